@@ -1,0 +1,48 @@
+# ecgbench: two commands do all set-up on a fresh machine (Python 3.11 + package registries):
+#   make demo   create .venv, install pinned dependencies, run the demo on the embedded synthetic data
+#   make test   same venv, run every test (notebook asserts via nbdev_test, then pytest)
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= ../shared/data
+
+.PHONY: install demo test test-fast export clean-nbs docs realdata lab
+
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: the CPU build on disk (an unpinned torch pulls a multi-GB CUDA build)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Real PTB-XL (shared development copy) rebuilt in its PhysioNet layout, when ../shared is present.
+realdata: $(STAMP)
+	@if [ -f $(SHARED)/ptbxl/unpack.py ]; then \
+	  if [ ! -f data/ptbxl/.unpacked ]; then $(BIN)/python $(SHARED)/ptbxl/unpack.py data/ptbxl && touch data/ptbxl/.unpacked; fi; \
+	else echo "no $(SHARED): real-data tests will be skipped"; fi
+
+demo: $(STAMP)
+	$(BIN)/ecgbench demo
+
+test: $(STAMP) realdata
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/python -m pytest -q tests
+
+export: $(STAMP)
+	$(BIN)/nbdev_export
+
+clean-nbs: $(STAMP)
+	$(BIN)/nbdev_clean
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab nbs
+
+# Quarto cannot be installed here: fall back to nbconvert HTML pages under _docs/.
+docs: $(STAMP)
+	@if command -v quarto >/dev/null; then $(BIN)/nbdev_docs; else \
+	  mkdir -p _docs && $(BIN)/jupyter nbconvert --to html --output-dir _docs nbs/*.ipynb && echo "docs written to _docs/ (nbconvert fallback: quarto is not installed)"; fi
