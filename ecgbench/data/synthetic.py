@@ -16,8 +16,8 @@ from scipy import signal
 from ..core import LEADS, DataError, data_home
 
 # %% auto #0
-__all__ = ['RHYTHMS', 'DIAGNOSES', 'scp_statements', 'Wave', 'twelve_leads', 'beat_model', 'synthetic_ecg', 'report_text',
-           'record_name', 'make_synthetic_ptbxl', 'default_synthetic']
+__all__ = ['RHYTHMS', 'DIAGNOSES', 'GENERATOR_VERSION', 'scp_statements', 'Wave', 'twelve_leads', 'beat_model', 'synthetic_ecg',
+           'report_text', 'record_name', 'make_synthetic_ptbxl', 'default_synthetic']
 
 # %% ../../nbs/05_data.synthetic.ipynb #093fbacb
 _STATEMENT_COLUMNS = ["description", "diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass",
@@ -390,9 +390,11 @@ def make_synthetic_ptbxl(out_dir: str | os.PathLike, n: int = 200, seed: int = 0
     return root
 
 # %% ../../nbs/05_data.synthetic.ipynb #0435d729
+GENERATOR_VERSION = 1  # bump whenever the generator's output changes: default datasets are keyed by it
+
 def default_synthetic(n: int = 200, seed: int = 0, progress: bool = True) -> Path:
-    "The embedded default dataset `data_home()/synthetic/ptbxl_n{n}_s{seed}`; generated atomically if absent."
-    final = data_home() / "synthetic" / f"ptbxl_n{n}_s{seed}"
+    "The embedded default dataset `data_home()/synthetic/ptbxl_v{GENERATOR_VERSION}_n{n}_s{seed}`, generated atomically if absent."
+    final = data_home() / "synthetic" / f"ptbxl_v{GENERATOR_VERSION}_n{n}_s{seed}"
     if (final / "ptbxl_database.csv").exists(): return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))  # same file system: rename is atomic
