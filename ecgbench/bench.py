@@ -10,11 +10,15 @@ from pathlib import Path
 import wfdb
 from tqdm.auto import tqdm
 
+import numpy as np
+import torch
+
 from .data import ptbxl
 from .cache import load_ptbxl
+from .encode import encode
 
 # %% auto #0
-__all__ = ['bench_load']
+__all__ = ['bench_load', 'bench_encode']
 
 # %% ../nbs/90_bench.ipynb #46d87a8b
 def bench_load(root: str | Path, rate: int = 100, limit: int | None = None, n_jobs: int | None = None,
@@ -41,3 +45,52 @@ def bench_load(root: str | Path, rate: int = 100, limit: int | None = None, n_jo
     return {"root": str(root), "rate": rate, "n_records": len(ids), "plain_s": round(plain, 3),
             "cold_s": round(cold, 3), "warm_s": round(warm, 3), "cold_speedup": round(plain / cold, 2),
             "warm_speedup": round(plain / warm, 1), "goals": {"cold_speedup>=3": plain / cold >= 3, "warm_s<=2": warm <= 2}}
+
+# %% ../nbs/90_bench.ipynb #809f10c2
+def _pyts_reference(method: str, image_size: int):
+    "The pyts transformer (callable on `(n, T)` numpy) that `method` reproduces."
+    from pyts.image import GramianAngularField, MarkovTransitionField, RecurrencePlot
+    from pyts.approximation import PiecewiseAggregateApproximation
+    if method in ("gasf", "gadf"):
+        return GramianAngularField(image_size=image_size, method="summation" if method == "gasf" else "difference").fit_transform
+    if method == "mtf": return MarkovTransitionField(image_size=image_size, n_bins=5).fit_transform  # ours defaults to 5 bins
+    paa = PiecewiseAggregateApproximation(window_size=None, output_size=image_size, overlapping=False)
+    return lambda x: RecurrencePlot().fit_transform(paa.fit_transform(x))
+
+def _records_for_bench(root, n_records: int, rate: int = 100) -> np.ndarray:
+    "The first `n_records` available records of a PTB-XL-layout folder as `(n, 12, T)` float64."
+    from ecgbench.data.records import read_record
+    db = ptbxl.load_database(root)
+    ids = db.index[ptbxl.available(root, db, rate).to_numpy()][:n_records]
+    if len(ids) < n_records: raise ValueError(f"{root} has only {len(ids)} records at {rate} Hz, {n_records} asked for")
+    return np.stack([read_record(ptbxl.record_path(root, db, i, rate), rate=rate).T for i in ids])
+
+def bench_encode(root, n_records: int = 48, image_size: int = 224, methods=("gasf", "gadf", "mtf", "rp"),
+                 batch: int = 8, device: str = "cpu", threads: int | None = None, repeats: int = 3, progress: bool = True) -> dict:
+    "ECGs/s of ecgbench's encoders and pyts's on the same records, their ratio and max |difference|."
+    if threads: torch.set_num_threads(threads)
+    x = _records_for_bench(root, n_records)
+    xt = torch.as_tensor(x, device=device)   # float64 in, like pyts: identical MTF bins; images come out float32
+    out = {"root": str(root), "n_records": n_records, "image_size": image_size, "device": device,
+           "torch_threads": torch.get_num_threads(), "batch": batch, "methods": {}}
+    for m in tqdm(methods, desc="bench encode", disable=not progress):
+        ref_fn = _pyts_reference(m, image_size)
+        ref_fn(x[:1, 0])                                               # numba compilation outside the clock
+        t0 = time.perf_counter(); ref = ref_fn(x.reshape(-1, x.shape[-1])); t_pyts = time.perf_counter() - t0
+        buf = encode(xt[:batch], m, image_size=image_size)           # warm-up and the reused buffer
+        best = float("inf")
+        for _ in range(repeats):
+            if device != "cpu": torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for i in range(0, n_records, batch):
+                chunk = xt[i:i + batch]
+                encode(chunk, m, image_size=image_size, out=buf[:len(chunk)])
+            if device != "cpu": torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t0)
+        ours = torch.cat([encode(xt[i:i + batch], m, image_size=image_size).cpu() for i in range(0, n_records, batch)])
+        diff = float(np.abs(ours.numpy().reshape(ref.shape).astype(np.float64) - ref).max())
+        out["methods"][m] = {"ours_per_s": round(n_records / best, 1), "pyts_per_s": round(n_records / t_pyts, 1),
+                             "ratio": round(t_pyts / best, 2), "max_abs_diff": diff}
+    goals = {"gasf": 5, "gadf": 5, "rp": 5, "mtf": 20}
+    out["goals"] = {f"{m}>={g}x": out["methods"][m]["ratio"] >= g for m, g in goals.items() if m in out["methods"]}
+    return out

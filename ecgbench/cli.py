@@ -38,6 +38,18 @@ def _bench_load(a) -> dict:
               f"({r['warm_speedup']:.0f}x faster) | goals met: {r['goals']}")
     return r
 
+def _bench_encode(a) -> dict:
+    from ecgbench.bench import bench_encode
+    r = bench_encode(a.dir, n_records=a.n_records, image_size=a.image_size, batch=a.batch, device=a.device,
+                     threads=a.threads, progress=not a.json)
+    if not a.json:
+        print(f"{r['n_records']} 12-lead ECGs -> {r['image_size']} px per lead, {r['device']}, {r['torch_threads']} torch threads")
+        for m, v in r["methods"].items():
+            print(f"  {m:5s} ours {v['ours_per_s']:8.1f} ECG/s | pyts {v['pyts_per_s']:7.1f} ECG/s | "
+                  f"{v['ratio']:6.2f}x | max |diff| {v['max_abs_diff']:.1e}")
+        print(f"goals met: {r['goals']}")
+    return r
+
 # %% ../nbs/95_cli.ipynb #cbc652d2
 def _demo(a) -> dict:
     import matplotlib; matplotlib.use("Agg")
@@ -92,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None, help="only the first N records")
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_load)
+    s = _sub(bench, "encode", "GASF/GADF/MTF/RP throughput in 12-lead ECGs per second (10 s at 100 Hz, 224 px per lead), ecgbench and pyts side by side in one run, with the max |difference| to pyts")
+    s.add_argument("dir", type=Path, help="PTB-XL-layout folder (real PTB-XL for reportable figures)")
+    s.add_argument("--n-records", type=int, default=48, help="ECGs encoded per method")
+    s.add_argument("--image-size", type=int, default=224, help="image size per lead")
+    s.add_argument("--batch", type=int, default=8, help="ECGs per engine call")
+    s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_encode)
     s = _sub(sub, "demo", "the quick start on the embedded synthetic data (what `make demo` runs)")
     s.add_argument("--n", type=int, default=200, help="records in the synthetic dataset"); s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--quiet", action="store_true", help="no progress bars"); s.set_defaults(func=_demo, json=False)
