@@ -4,6 +4,7 @@
 
 # %% ../nbs/16_dataset.ipynb #da87e521
 from __future__ import annotations
+import copy
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -58,12 +59,21 @@ def ptbxl_dataset(root: str | Path, split: str = "train", *, rate: int = 100, la
     ids = splits[split]
     signals = load_ptbxl(root, rate=rate, ecg_ids=ids, pipeline=pipeline, cache_dir=cache_dir, progress=progress)
     lab = ptbxl.labels(db, st, label_set)
+    texts = report_text(db, st, source=text)
+    report = copy.deepcopy(signals.report)
     keep = signals.ids
+    for i in set(texts.attrs.get("fallback_ids", [])) & set(keep.tolist()):
+        report.examples.setdefault("report_from_scp", f"ecg_id {i}: empty report, text taken from its SCP codes")
+        report.skipped.setdefault("report_from_scp", []).append(i)   # kept, but counted
+    empty = texts.reindex(keep).str.strip().eq("").to_numpy()
+    for i in keep[empty]: report.skip(i.item(), "empty_report", f"ecg_id {i}: empty {text!r} report text")
+    keep = keep[~empty]
     if drop_unlabelled:
-        keep = keep[lab.reindex(keep).sum(axis=1).to_numpy() > 0]
-    ds = ECGDataset(signals, report_text(db, st, source=text), lab, db[list(META_COLUMNS)], ids=keep,
-                    transform=transform)
-    ds.n_unlabelled_dropped = len(signals.ids) - len(keep)
+        unl = lab.reindex(keep).sum(axis=1).to_numpy() == 0
+        for i in keep[unl]: report.skip(i.item(), "unlabelled", f"ecg_id {i}: no {label_set} class")
+        keep = keep[~unl]
+    ds = ECGDataset(signals, texts, lab, db[list(META_COLUMNS)], ids=keep, transform=transform)
+    ds.report = report
     return ds
 
 # %% ../nbs/16_dataset.ipynb #5c7a1f99

@@ -636,4 +636,5 @@ def report_text(db: pd.DataFrame, statements: pd.DataFrame | None = None, source
         if fallback_scp:
             empty = out == ""
             out[empty] = db.loc[empty, "scp_codes"].map(lambda c: scp_to_text(c, statements, min_likelihood))
+            out.attrs["fallback_ids"] = list(db.index[empty])  # counted: callers report how many fell back
     return out.rename(f"report_{source}")
