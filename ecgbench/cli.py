@@ -50,6 +50,18 @@ def _bench_encode(a) -> dict:
         print(f"goals met: {r['goals']}")
     return r
 
+def _run(a) -> dict:
+    from ecgbench.runner import run_grid
+    table = run_grid(a.grid, dispatch=a.dispatch, rerun=a.rerun, progress=not a.json)
+    if not a.json: print(table.to_markdown(index=False))
+    return {"runs": len(table), "status": table["status"].value_counts().to_dict() if len(table) else {}}
+
+def _collect(a) -> dict:
+    from ecgbench.runner import collect
+    table = collect(a.dir)
+    if not a.json: print(table.to_markdown(index=False))
+    return {"runs": len(table), "table": str(a.dir / "results.csv")}
+
 # %% ../nbs/95_cli.ipynb #cbc652d2
 def _demo(a) -> dict:
     import matplotlib; matplotlib.use("Agg")
@@ -112,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_encode)
+    s = _sub(sub, "run", "execute a grid of parameterised notebooks with papermill (or dispatch them with a scheduler command template) and collect every metrics.json into results.csv/results.md; failed runs keep their executed notebook and are marked failed")
+    s.add_argument("grid", type=Path, help="grid YAML file (notebook, output_dir, base, grid, runs)")
+    s.add_argument("--dispatch", default=None, help='command template, e.g. \'sbatch --wrap "papermill {notebook} {output} -f {params}"\'')
+    s.add_argument("--rerun", action="store_true", help="run again even where an earlier run succeeded")
+    s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_run)
+    s = _sub(sub, "collect", "collect the metrics.json of every run under DIR into results.csv/results.md")
+    s.add_argument("dir", type=Path, help="a grid's output folder")
+    s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_collect)
     s = _sub(sub, "demo", "the quick start on the embedded synthetic data (what `make demo` runs)")
     s.add_argument("--n", type=int, default=200, help="records in the synthetic dataset"); s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--quiet", action="store_true", help="no progress bars"); s.set_defaults(func=_demo, json=False)

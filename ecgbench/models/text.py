@@ -144,7 +144,10 @@ class TextEncoder(nn.Module):
 
     def forward(self, texts: str | Sequence[str] | BatchEncoding | dict) -> TextEncoding:
         "Encode reports (strings or a tokenised batch with `input_ids`, `attention_mask`)."
-        batch = dict(texts) if isinstance(texts, (BatchEncoding, dict)) else dict(self.tokenize(texts))
+        if isinstance(texts, (BatchEncoding, dict)):
+            device = next(self.model.parameters()).device
+            batch = {k: v.to(device) for k, v in texts.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        else: batch = dict(self.tokenize(texts))
         mask = batch.get("attention_mask")
         if mask is None: mask = batch["attention_mask"] = torch.ones_like(batch["input_ids"])
         tokens = self.model(**batch).last_hidden_state
@@ -172,7 +175,8 @@ def weights_fingerprint(module: nn.Module) -> str:
     "16-hex-digit SHA-256 over a module's parameters and buffers (names, shapes and values)."
     h = hashlib.sha256()
     for k, v in module.state_dict().items():
-        h.update(k.encode()); h.update(str(tuple(v.shape)).encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        h.update(f"{k}{tuple(v.shape)}{v.dtype}".encode())
+        h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype, bf16 too
     return h.hexdigest()[:16]
 
 class TextEmbeddingCache:
