@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: install demo test test-fast export clean-nbs docs realdata lab
+.PHONY: install demo test export clean-nbs docs realdata lab
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,9 @@ clean-nbs: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab nbs
 
-# Quarto cannot be installed here: fall back to nbconvert HTML pages under _docs/.
+# Quarto cannot be installed here: fall back to nbconvert, which executes each notebook (real data where
+# present, slow cells included: allow ~15 minutes) and writes one HTML page per notebook under _docs/.
 docs: $(STAMP)
 	@if command -v quarto >/dev/null; then $(BIN)/nbdev_docs; else \
-	  mkdir -p _docs && $(BIN)/jupyter nbconvert --to html --output-dir _docs nbs/*.ipynb && echo "docs written to _docs/ (nbconvert fallback: quarto is not installed)"; fi
+	  mkdir -p _docs && cd nbs && ../$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1200 \
+	    --output-dir ../_docs *.ipynb && echo "docs written to _docs/ (nbconvert fallback: quarto is not installed)"; fi
