@@ -117,6 +117,7 @@ class ECGReportDataModule(L.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         ds = self.datasets[split]
         return DataLoader(ds, batch_size=self.batch_size, sampler=EpochShuffle(len(ds), self.seed) if train else None,
+                          generator=torch.Generator().manual_seed(self.seed),   # worker seeds: leave the global RNG alone
                           drop_last=train and len(ds) > self.batch_size, num_workers=self.num_workers,
                           collate_fn=functools.partial(collate_batch, key=self.key), persistent_workers=self.num_workers > 0)
 
@@ -141,7 +142,7 @@ def gather_split(parts: list[dict]) -> dict:
 
 # %% ../../nbs/50_methods.base.ipynb #ac96763c
 class BenchModule(L.LightningModule):
-    "Shared optimiser, schedule, per-epoch reseeding, validation history and test metrics of every method."
+    "Shared optimiser, schedule, per-step reseeding, validation history and test metrics of every method."
     monitor: str = "val/loss"   # the validation metric ModelCheckpoint keeps the best of (higher is better)
 
     def __init__(self, lr: float = 1e-3, weight_decay: float = 0.05, warmup_steps: int = 0, seed: int = 0):
@@ -166,8 +167,9 @@ class BenchModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, self.warmup_steps, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    def on_train_epoch_start(self) -> None:
-        s = int(np.random.SeedSequence([self.seed, self.current_epoch, self.global_rank]).generate_state(1)[0])
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        "Reseed Python, NumPy and torch from (seed, epoch, batch, rank): a step's randomness depends on nothing else."
+        s = int(np.random.SeedSequence([self.seed, self.current_epoch, batch_idx, self.global_rank]).generate_state(1)[0])
         random.seed(s); np.random.seed(s); torch.manual_seed(s)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None: checkpoint["val_history"] = list(self.val_history)
@@ -267,7 +269,7 @@ DEFAULTS: dict = dict(method="clip", data_dir=None, input="signal", rate=100, fo
                       embed_dim=128, image_size=224, patch_size=16, epochs=10, batch_size=32, lr=1e-3,
                       weight_decay=0.05, warmup_steps=0, seed=0, output_dir="runs/train", max_steps=None, limit=None,
                       precision="auto", accelerator="auto", devices="auto", strategy="auto", ckpt_path=None,
-                      num_workers=0, cache_dir=None, progress=True)
+                      num_workers=0, cache_dir=None, progress=True, threads=None)
 
 def resolve_precision(precision: str, accelerator: str = "auto") -> str:
     "A precision the accelerator can run: 'auto' -> 'bf16-mixed' on bf16-capable GPUs else '32'; fp16 on CPU -> '32'."
@@ -299,25 +301,31 @@ def train(cfg: dict, callbacks: list | None = None) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     t0 = time.time()
+    if cfg["threads"]: torch.set_num_threads(int(cfg["threads"]))
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     out = Path(cfg["output_dir"]); out.mkdir(parents=True, exist_ok=True)
     dm = make_datamodule(cfg); dm.setup("fit")
     cls = method_class(cfg["method"])
     model = cls.from_config(cfg, dm)
-    ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=cls.monitor, mode="max",
-                           save_top_k=1, save_last=True, enable_version_counter=False)
+    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=cls.monitor, mode="max",
+                           save_top_k=1, enable_version_counter=False)
+    last = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False)
     gpu = cfg["accelerator"] in ("gpu", "cuda") or (cfg["accelerator"] == "auto" and torch.cuda.is_available())
     steps_per_epoch = max(1, len(dm.train_dataloader()))
     trainer = L.Trainer(max_epochs=cfg["epochs"], max_steps=cfg["max_steps"] or -1, accelerator=cfg["accelerator"],
                         devices=cfg["devices"], strategy=cfg["strategy"], precision=resolve_precision(cfg["precision"], cfg["accelerator"]),
-                        deterministic="warn" if gpu else True, callbacks=[ckpt, *(callbacks or [])],
+                        deterministic="warn" if gpu else True, callbacks=[best, last, *(callbacks or [])],
                         logger=CSVLogger(out, name="logs"), default_root_dir=out, enable_progress_bar=cfg["progress"],
-                        enable_model_summary=False, log_every_n_steps=min(50, steps_per_epoch))
+                        enable_model_summary=False)
+    trainer.log_every_n_steps = max(1, min(50, steps_per_epoch // trainer.world_size))   # per-rank steps
+    last_path = out / "checkpoints" / "last.ckpt"
     if cfg["epochs"] > 0: trainer.fit(model, datamodule=dm, ckpt_path=cfg["ckpt_path"])
-    history = list(model.val_history)
-    trainer.test(model, datamodule=dm, ckpt_path="best" if ckpt.best_model_path else None, verbose=False)
-    result = {"method": cfg["method"], "test": dict(model.test_metrics), "val_history": history,
-              "best_checkpoint": ckpt.best_model_path or None, "last_checkpoint": ckpt.last_model_path or None,
+    history = list(model.val_history) or (torch.load(last_path, map_location="cpu", weights_only=False)["val_history"]
+                                          if cfg["epochs"] > 0 and last_path.exists() else [])
+    trainer.test(model, datamodule=dm, ckpt_path=best.best_model_path or None, verbose=False)
+    test = dict(model.test_metrics) or {k[5:]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    result = {"method": cfg["method"], "test": test, "val_history": history,
+              "best_checkpoint": best.best_model_path or None, "last_checkpoint": str(last_path) if last_path.exists() else None,
               "n_records": {s: len(dm.datasets[s]) for s in SPLITS}, "seconds": round(time.time() - t0, 2),
               "params": _jsonable(cfg)}
     if trainer.is_global_zero: (out / "metrics.json").write_text(json.dumps(result, indent=1))
