@@ -12,7 +12,7 @@ def test_grid_results_table_marks_the_failure(tmp_path):
     shutil.copy(REPO / "nbs/experiments/train_retrieval.ipynb", tmp_path / "train_retrieval.ipynb")
     (tmp_path / "grid.yaml").write_text(
         "notebook: train_retrieval.ipynb\noutput_dir: out\n"
-        "base: {epochs: 1, batch_size: 32, limit: 60, seed: 0, embed_dim: 32}\n"
+        "base: {epochs: 1, batch_size: 32, limit: 60, seed: 0, embed_dim: 32, threads: 1}\n"
         "runs:\n"
         "  - {name: clip-signal, method: clip, input: signal}\n"
         "  - {name: supervised, method: supervised, input: signal}\n"
