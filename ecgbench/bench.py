@@ -18,7 +18,7 @@ from .cache import load_ptbxl
 from .encode import encode
 
 # %% auto #0
-__all__ = ['bench_load', 'bench_encode']
+__all__ = ['BENCH_TRAIN_CONFIGS', 'bench_load', 'bench_encode', 'bench_train']
 
 # %% ../nbs/90_bench.ipynb #46d87a8b
 def bench_load(root: str | Path, rate: int = 100, limit: int | None = None, n_jobs: int | None = None,
@@ -93,4 +93,64 @@ def bench_encode(root, n_records: int = 48, image_size: int = 224, methods=("gas
                              "ratio": round(t_pyts / best, 2), "max_abs_diff": diff}
     goals = {"gasf": 5, "gadf": 5, "rp": 5, "mtf": 20}
     out["goals"] = {f"{m}>={g}x": out["methods"][m]["ratio"] >= g for m, g in goals.items() if m in out["methods"]}
+    return out
+
+# %% ../nbs/90_bench.ipynb #7b81c869
+import itertools
+import lightning as L
+
+class _Clock(L.Callback):
+    "Timestamps at the end of every training step (after a CUDA sync where relevant)."
+    def __init__(self): self.t = []
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if torch.cuda.is_available() and module.device.type == "cuda": torch.cuda.synchronize()
+        self.t.append(time.perf_counter())
+
+class _Replay:
+    "An in-memory list of batches served like a loader (the model-only reference)."
+    def __init__(self, batches: list): self.batches = batches
+    def __iter__(self): return iter(self.batches)
+    def __len__(self): return len(self.batches)
+
+def _seconds_per_step(model, loader, n_steps: int, warmup: int, accelerator: str) -> float:
+    "Mean wall time of training steps `warmup..n_steps` under a plain Lightning Trainer."
+    clock = _Clock()
+    L.Trainer(max_steps=n_steps, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+              enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+              callbacks=[clock]).fit(model, train_dataloaders=loader)
+    return (clock.t[n_steps - 1] - clock.t[warmup - 1]) / (n_steps - warmup)
+
+BENCH_TRAIN_CONFIGS = {
+    "supervised": dict(method="supervised", input="signal", ecg_encoder="resnet1d18"),
+    "clip": dict(method="clip", input="signal", ecg_encoder="resnet1d18"),
+    "clip-image": dict(method="clip", input="all-grid", ecg_encoder="vit_tiny", image_size=64, patch_size=8),
+    "blip": dict(method="blip", input="all-grid", ecg_encoder="vit_tiny", image_size=64, patch_size=8),
+}
+
+def bench_train(root, methods=("supervised", "clip", "clip-image", "blip"), n_steps: int = 12, warmup: int = 4,
+                batch_size: int = 32, accelerator: str = "cpu", threads: int | None = None, seed: int = 0,
+                progress: bool = True) -> dict:
+    "Samples/s of a full training step per method and its data-pipeline overhead (full / model-only step)."
+    from ecgbench.methods.base import DEFAULTS, make_datamodule, method_class
+    if threads: torch.set_num_threads(threads)
+    out = {"root": str(root), "batch_size": batch_size, "steps_timed": n_steps - warmup, "accelerator": accelerator,
+           "torch_threads": torch.get_num_threads(), "methods": {}}
+    tmp = Path(tempfile.mkdtemp(prefix="ecgbench-bench-train-"))
+    try:
+        for name in tqdm(methods, desc="bench train", disable=not progress):
+            cfg = {**DEFAULTS, **BENCH_TRAIN_CONFIGS[name], "data_dir": str(root), "batch_size": batch_size, "seed": seed,
+                   "limit": batch_size * (n_steps + 1), "cache_dir": str(tmp / "cache"), "output_dir": str(tmp / name)}
+            dm = make_datamodule(cfg); dm.setup("fit")
+            batches = list(itertools.islice(iter(dm.train_dataloader()), n_steps))
+            if len(batches) < n_steps: raise ValueError(f"{root}: only {len(batches)} training batches, {n_steps} needed")
+            L.seed_everything(seed, verbose=False)
+            full = _seconds_per_step(method_class(cfg["method"]).from_config(cfg, dm), dm.train_dataloader(), n_steps, warmup, accelerator)
+            L.seed_everything(seed, verbose=False)
+            model_only = _seconds_per_step(method_class(cfg["method"]).from_config(cfg, dm), _Replay(batches), n_steps, warmup, accelerator)
+            out["methods"][name] = {"input": cfg["input"], "samples_per_s": round(batch_size / full, 1),
+                                    "model_only_samples_per_s": round(batch_size / model_only, 1),
+                                    "overhead": round(full / model_only, 3)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["goals"] = {f"{m}: overhead<=1.1": v["overhead"] <= 1.1 for m, v in out["methods"].items()}
     return out

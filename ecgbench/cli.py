@@ -50,6 +50,17 @@ def _bench_encode(a) -> dict:
         print(f"goals met: {r['goals']}")
     return r
 
+def _bench_train(a) -> dict:
+    from ecgbench.bench import bench_train
+    r = bench_train(a.dir, methods=tuple(a.methods), n_steps=a.steps, batch_size=a.batch_size, accelerator=a.accelerator,
+                    threads=a.threads, progress=not a.json)
+    if not a.json:
+        for m, v in r["methods"].items():
+            print(f"  {m:10s} ({v['input']}): {v['samples_per_s']:7.1f} samples/s | model-only {v['model_only_samples_per_s']:7.1f} | "
+                  f"pipeline overhead {v['overhead']:.3f}")
+        print(f"goals met: {r['goals']}")
+    return r
+
 def _run(a) -> dict:
     from ecgbench.runner import run_grid
     table = run_grid(a.grid, dispatch=a.dispatch, rerun=a.rerun, progress=not a.json)
@@ -135,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_encode)
+    s = _sub(bench, "train", "training samples/s per method and the data-pipeline overhead = full training step / model-only step on pre-loaded batches (goal <= 1.1)")
+    s.add_argument("dir", type=Path, help="PTB-XL-layout folder")
+    s.add_argument("--methods", nargs="+", default=["supervised", "clip", "clip-image", "blip"], help="methods (see ecgbench.bench.BENCH_TRAIN_CONFIGS)")
+    s.add_argument("--steps", type=int, default=12, help="training steps per timing (the first 4 are warm-up)")
+    s.add_argument("--batch-size", type=int, default=32, help="batch size")
+    s.add_argument("--accelerator", default="cpu", help="cpu or gpu")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_train)
     s = _sub(sub, "run", "execute a grid of parameterised notebooks with papermill (or dispatch them with a scheduler command template) and collect every metrics.json into results.csv/results.md; failed runs keep their executed notebook and are marked failed")
     s.add_argument("grid", type=Path, help="grid YAML file (notebook, output_dir, base, grid, runs)")
     s.add_argument("--dispatch", default=None, help='command template, e.g. \'sbatch --wrap "papermill {notebook} {output} -f {params}"\'')
