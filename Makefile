@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: install demo test export clean-nbs docs realdata lab
+.PHONY: install demo test test-real figures export clean-nbs docs realdata lab
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,19 @@ realdata: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ecgbench demo
 
+# The fast tier: notebook asserts (slow cells skipped) and pytest (real-data tests skip, saying why, without the data).
 test: $(STAMP) realdata
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/python -m pytest -q tests
+
+# The real-data tier: every notebook again with its `#| slow` cells (seeded real-data runs with margins).
+test-real: $(STAMP) realdata
+	@if [ -f data/ptbxl/.unpacked ]; then $(BIN)/nbdev_test --n_workers 2 --flags slow --timing; \
+	else echo "real-data tier skipped: no real PTB-XL (needs $(SHARED) and make realdata)"; fi
+
+# Figures shown by the README and docs are regenerated on purpose, never by the tests (which write under data/figures).
+figures: $(STAMP) realdata
+	ECGBENCH_FIGURES=$(CURDIR)/figures $(BIN)/nbdev_test --n_workers 1 --flags slow
 
 export: $(STAMP)
 	$(BIN)/nbdev_export

@@ -18,7 +18,7 @@ from .cache import load_ptbxl
 from .encode import encode
 
 # %% auto #0
-__all__ = ['BENCH_TRAIN_CONFIGS', 'bench_load', 'bench_encode', 'bench_train']
+__all__ = ['BENCH_TRAIN_CONFIGS', 'bench_load', 'bench_encode', 'bench_train', 'bench_eval']
 
 # %% ../nbs/90_bench.ipynb #46d87a8b
 def bench_load(root: str | Path, rate: int = 100, limit: int | None = None, n_jobs: int | None = None,
@@ -131,26 +131,93 @@ def bench_train(root, methods=("supervised", "clip", "clip-image", "blip"), n_st
                 batch_size: int = 32, accelerator: str = "cpu", threads: int | None = None, seed: int = 0,
                 progress: bool = True) -> dict:
     "Samples/s of a full training step per method and its data-pipeline overhead (full / model-only step)."
-    from ecgbench.methods.base import DEFAULTS, make_datamodule, method_class
+    from ecgbench.train.config import load_config
+    from ecgbench.train.data import ECGReportDataModule
+    from ecgbench.train.registry import method_class
     if threads: torch.set_num_threads(threads)
     out = {"root": str(root), "batch_size": batch_size, "steps_timed": n_steps - warmup, "accelerator": accelerator,
            "torch_threads": torch.get_num_threads(), "methods": {}}
     tmp = Path(tempfile.mkdtemp(prefix="ecgbench-bench-train-"))
     try:
         for name in tqdm(methods, desc="bench train", disable=not progress):
-            cfg = {**DEFAULTS, **BENCH_TRAIN_CONFIGS[name], "data_dir": str(root), "batch_size": batch_size, "seed": seed,
-                   "limit": batch_size * (n_steps + 1), "cache_dir": str(tmp / "cache"), "output_dir": str(tmp / name)}
-            dm = make_datamodule(cfg); dm.setup("fit")
+            cfg = load_config({**BENCH_TRAIN_CONFIGS[name], "source": "ptbxl", "data_dir": str(root), "batch_size": batch_size,
+                               "seed": seed, "limit": batch_size * (n_steps + 1), "cache_dir": str(tmp / "cache"),
+                               "output_dir": str(tmp / name), "progress": False})
+            dm = ECGReportDataModule.from_config(cfg); dm.setup("fit")
             batches = list(itertools.islice(iter(dm.train_dataloader()), n_steps))
             if len(batches) < n_steps: raise ValueError(f"{root}: only {len(batches)} training batches, {n_steps} needed")
             L.seed_everything(seed, verbose=False)
-            full = _seconds_per_step(method_class(cfg["method"]).from_config(cfg, dm), dm.train_dataloader(), n_steps, warmup, accelerator)
+            full = _seconds_per_step(method_class(cfg.method).from_config(cfg, dm), dm.train_dataloader(), n_steps, warmup, accelerator)
             L.seed_everything(seed, verbose=False)
-            model_only = _seconds_per_step(method_class(cfg["method"]).from_config(cfg, dm), _Replay(batches), n_steps, warmup, accelerator)
-            out["methods"][name] = {"input": cfg["input"], "samples_per_s": round(batch_size / full, 1),
+            model_only = _seconds_per_step(method_class(cfg.method).from_config(cfg, dm), _Replay(batches), n_steps, warmup, accelerator)
+            out["methods"][name] = {"input": cfg.input, "samples_per_s": round(batch_size / full, 1),
                                     "model_only_samples_per_s": round(batch_size / model_only, 1),
                                     "overhead": round(full / model_only, 3)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out["goals"] = {f"{m}: overhead<=1.1": v["overhead"] <= 1.1 for m, v in out["methods"].items()}
+    return out
+
+# %% ../nbs/90_bench.ipynb #35715ecb
+import json, subprocess, sys
+
+_EVAL_CHILD = """
+import json, resource, sys, time
+import torch
+import torch.nn.functional as F
+from ecgbench.eval.retrieval import retrieval_metrics
+n, dim, chunk, device, threads, seed = json.loads(sys.argv[1])
+if threads: torch.set_num_threads(threads)
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"): return int(line.split()[1])      # kB
+try:
+    with open("/proc/self/clear_refs", "w") as f: f.write("5")          # reset the peak RSS (VmHWM) to the current RSS
+    base, peak = status("VmRSS"), lambda: status("VmHWM")
+except OSError:                                                           # no /proc: the peak since start, over the RSS now
+    base, peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+g = torch.Generator().manual_seed(seed)
+shared = torch.rand(n, generator=g) < 0.45                     # ~45 % of records share a report
+groups = torch.where(shared, n + torch.randint(0, max(1, n // 20), (n,), generator=g), torch.arange(n))
+labels = groups % 97
+text = F.normalize(torch.randn(n, dim, generator=g), dim=1)
+text = text[torch.unique(groups, return_inverse=True)[1]]       # identical reports, identical embeddings
+ecg = F.normalize(torch.randn(n, dim, generator=g), dim=1)
+ecg, text = ecg.to(device), text.to(device)
+cuda = torch.device(device).type == "cuda"
+if cuda: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+t0 = time.perf_counter()
+m = retrieval_metrics((ecg, text), groups=groups, label_groups=labels, chunk=chunk)
+if cuda: torch.cuda.synchronize()
+out = {"seconds": round(time.perf_counter() - t0, 3),
+       "peak_mb": round((peak() - base) / 1024, 1),
+       "inputs_mb": round(2 * n * dim * 4 / 1e6, 1), "torch_threads": torch.get_num_threads(),
+       "strict_RSUM": m["strict"]["RSUM"]}
+if cuda: out["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 1e6, 1)
+print(json.dumps(out))
+"""
+
+def _loglog_slope(xs, ys, floor: float) -> float | None:
+    "Least-squares slope of log(max(y, floor)) on log(x); None with fewer than two sizes."
+    if len(xs) < 2: return None
+    return round(float(np.polyfit(np.log(xs), np.log(np.maximum(ys, floor)), 1)[0]), 3)
+
+def bench_eval(sizes=(1_000, 10_000, 100_000), dim: int = 256, chunk: int = 1024, device: str = "cpu",
+               threads: int | None = None, seed: int = 0, progress: bool = True) -> dict:
+    "Seconds and peak MB of `retrieval_metrics` on random embeddings per size (fresh subprocess each), growth exponents, goals."
+    results = {}
+    for n in tqdm(sizes, desc="bench eval", disable=not progress):
+        r = subprocess.run([sys.executable, "-c", _EVAL_CHILD, json.dumps([int(n), dim, chunk, device, threads, seed])],
+                           capture_output=True, text=True)
+        if r.returncode: raise RuntimeError(f"bench eval at N={n} failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+        results[str(n)] = json.loads(r.stdout.strip().splitlines()[-1])
+    ns = [int(n) for n in results]
+    mem = _loglog_slope(ns, [results[str(n)]["peak_mb"] for n in ns], floor=1.0)
+    out = {"sizes": ns, "dim": dim, "chunk": chunk, "device": device, "results": results,
+           "memory_growth_exponent": mem, "time_growth_exponent": _loglog_slope(ns, [results[str(n)]["seconds"] for n in ns], floor=1e-3),
+           "dense_float64_gb": {str(n): n * n * 8 / 1e9 for n in ns}}
+    goals = {}
+    if "100000" in results: goals["peak_mb@100000<2000"] = results["100000"]["peak_mb"] < 2000
+    if mem is not None: goals["memory_growth_exponent<1.3"] = mem < 1.3
+    out["goals"] = goals
     return out

@@ -8,6 +8,7 @@ import argparse, json, sys
 from pathlib import Path
 
 from .core import DataError, data_home, figures_dir, seed_everything
+from .train.config import ConfigError
 
 # %% auto #0
 __all__ = ['build_parser', 'main']
@@ -68,10 +69,36 @@ def _run(a) -> dict:
     return {"runs": len(table), "status": table["status"].value_counts().to_dict() if len(table) else {}}
 
 def _collect(a) -> dict:
-    from ecgbench.runner import collect
+    from ecgbench.runner import collect, summary_table
     table = collect(a.dir)
-    if not a.json: print(table.to_markdown(index=False))
+    if not a.json: print(summary_table(table).to_markdown(index=False))
     return {"runs": len(table), "table": str(a.dir / "results.csv")}
+
+def _train(a) -> dict:
+    from ecgbench.train.config import load_config, parse_set
+    from ecgbench.train.loop import train
+    cfg = load_config(a.config, parse_set(a.set))          # fails here, before any work, on a bad key or type
+    if a.check:
+        if not a.json: print(cfg.model_dump_json(indent=1))
+        return cfg.to_dict()
+    m = train(cfg)
+    t = m["test"]
+    if not a.json:
+        print(f"{cfg.method} on {cfg.source}: {m['seconds']:.0f} s, records {m['n_records']}, metrics in {cfg.output_dir}/metrics.json")
+        for k in ("RSUM", "dedup/RSUM", "label/RSUM", "baseline/random/strict/RSUM", "baseline/popularity/strict/RSUM",
+                  "baseline/popularity/dedup/RSUM", "macro_auroc", "collapsed"):
+            if k in t: print(f"  {k}: {t[k]:.3f}")
+    return {k: v for k, v in m.items() if k not in ("val_history",)}
+
+def _bench_eval(a) -> dict:
+    from ecgbench.bench import bench_eval
+    r = bench_eval(sizes=tuple(a.sizes), dim=a.dim, chunk=a.chunk, device=a.device, threads=a.threads, seed=a.seed,
+                   progress=not a.json)
+    if not a.json:
+        for n, v in r["results"].items():
+            print(f"  N={int(n):>9,d}: {v['seconds']:8.2f} s | peak {v['peak_mb']:8.1f} MB | dense float64 N×N would be {r['dense_float64_gb'][n]:.1f} GB")
+        print(f"growth exponents: memory {r['memory_growth_exponent']:.2f}, time {r['time_growth_exponent']:.2f}; goals met: {r['goals']}")
+    return r
 
 # %% ../nbs/95_cli.ipynb #cbc652d2
 def _demo(a) -> dict:
@@ -95,16 +122,18 @@ def _demo(a) -> dict:
     out = figures_dir() / "demo_record.png"; fig.savefig(out, dpi=100); plt.close(fig)
     print(f"figure: {out}")
     import tempfile
-    from ecgbench.methods.base import train
+    from ecgbench.train.loop import train
     print("training a small ECG<->report CLIP model (ResNet1d-18 + tiny BERT) on the synthetic data ...")
-    m = train(dict(method="clip", data_dir=str(root), input="signal", ecg_kw={"width": 16}, embed_dim=64, epochs=20,
-                   batch_size=32, lr=1e-3, seed=a.seed, threads=1, progress=not a.quiet,
-                   output_dir=tempfile.mkdtemp(prefix="ecgbench-demo-")))
+    m = train(dict(method="clip", source="synthetic", data_dir=str(root), input="signal", ecg_kw={"width": 16}, embed_dim=64,
+                   epochs=20, batch_size=32, lr=1e-3, seed=a.seed, threads=1, progress=not a.quiet,
+                   folds={"train": list(range(1, 9)), "val": [9], "test": [10]}, output_dir=tempfile.mkdtemp(prefix="ecgbench-demo-")))
     n_test, t = m["n_records"]["test"], m["test"]
-    print(f"test split: {n_test} records; chance R@1/5/10 = {100 / n_test:.0f}/{500 / n_test:.0f}/{1000 / n_test:.0f} %")
-    for d in ("ecg2report", "report2ecg"):
-        print(f"  {d}: " + "  ".join(f"R@{k} {t[f'strict/{d}_R@{k}']:.0f} %" for k in (1, 5, 10)))
-    print(f"  RSUM {t['RSUM']:.0f} (chance {3200 / n_test:.0f}); {m['seconds']:.0f} s")
+    print(f"test split: {n_test} records (strict recall; random and popularity baselines computed the same way)")
+    rows = [("model", ""), ("random", "baseline/random/"), ("popularity", "baseline/popularity/")]
+    for name, pre_ in rows:
+        print(f"  {name:10s} " + "  ".join(f"{d} R@{k} {t[f'{pre_}strict/{d}_R@{k}']:3.0f} %" for d in ("ecg2report", "report2ecg") for k in (1, 5, 10))
+              + f"  RSUM {t[f'{pre_}strict/RSUM']:.0f}")
+    print(f"  embeddings collapsed: {bool(t['collapsed'])}; {m['seconds']:.0f} s")
     return {"root": str(root), "n_train": len(pre), "figure": str(out), "retrieval": t}
 
 # %% ../nbs/95_cli.ipynb #74ade533
@@ -154,11 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--accelerator", default="cpu", help="cpu or gpu")
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_train)
+    s = _sub(bench, "eval", "retrieval evaluation time and peak memory by gallery size on random embeddings (chunked, no N×N matrix), and how both grow with N")
+    s.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000], help="gallery sizes N")
+    s.add_argument("--dim", type=int, default=256, help="embedding size")
+    s.add_argument("--chunk", type=int, default=1024, help="query rows scored at a time")
+    s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random embeddings")
+    s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_eval)
     s = _sub(sub, "run", "execute a grid of parameterised notebooks with papermill (or dispatch them with a scheduler command template) and collect every metrics.json into results.csv/results.md; failed runs keep their executed notebook and are marked failed")
     s.add_argument("grid", type=Path, help="grid YAML file (notebook, output_dir, base, grid, runs)")
     s.add_argument("--dispatch", default=None, help='command template, e.g. \'sbatch --wrap "papermill {notebook} {output} -f {params}"\'')
     s.add_argument("--rerun", action="store_true", help="run again even where an earlier run succeeded")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_run)
+    s = _sub(sub, "train", "train and evaluate one run from a run-config YAML file (checked before any work: unknown keys and wrong types fail, naming the key); writes config.yaml and metrics.json to its output_dir")
+    s.add_argument("config", type=Path, help="run-config YAML file (see ecgbench.train.config)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value; dotted keys reach into dicts), repeatable")
+    s.add_argument("--check", action="store_true", help="only check the config and print it resolved")
+    s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_train)
     s = _sub(sub, "collect", "collect the metrics.json of every run under DIR into results.csv/results.md")
     s.add_argument("dir", type=Path, help="a grid's output folder")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_collect)
@@ -172,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         result = a.func(a)
-    except DataError as e:
+    except (DataError, ConfigError) as e:
         print(f"ecgbench: error: {e}", file=sys.stderr)
         return 2
     if getattr(a, "json", False): print(json.dumps(result, indent=None, default=str))

@@ -94,9 +94,9 @@ def ptbxl_dir() -> Path | None:
     return p if (p / "ptbxl_database.csv").exists() else None
 
 def figures_dir() -> Path:
-    "Where figures are saved (`<checkout>/figures`, else `data_home()/figures`); created if needed."
-    root = repo_root()
-    p = root / "figures" if root else data_home() / "figures"
+    "Where figures are saved: `$ECGBENCH_FIGURES` (set by `make figures`), else `data_home()/figures`; created if needed."
+    env = os.environ.get("ECGBENCH_FIGURES")
+    p = Path(env).expanduser() if env else data_home() / "figures"
     p.mkdir(parents=True, exist_ok=True)
     return p
 

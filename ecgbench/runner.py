@@ -12,36 +12,76 @@ import yaml
 from tqdm.auto import tqdm
 
 from .core import DataError, fingerprint
+from .train.config import ConfigError, closest_key, load_config, read_yaml
 
 # %% auto #0
-__all__ = ['load_grid', 'run_grid', 'collect']
+__all__ = ['GRID_KEYS', 'RSUM_KINDS', 'notebook_parameters', 'is_config_notebook', 'load_grid', 'run_grid', 'collect',
+           'summary_table']
 
 # %% ../nbs/80_runner.ipynb #d49c725c
+GRID_KEYS = ("notebook", "output_dir", "base", "grid", "runs")
+
 def _slug(params: dict, varying: list) -> str:
     "Readable, stable run name from the varying parameters plus a fingerprint of all of them."
     parts = [f"{k}={params[k]}" for k in varying if k in params]
     text = "_".join(parts).replace("/", "-").replace(" ", "")[:80]
     return f"{text}_{fingerprint(params)[:6]}" if text else fingerprint(params)[:12]
 
-def load_grid(path: str | Path) -> dict:
-    "Parse a grid file into {'notebook': Path, 'output_dir': Path, 'runs': [(name, params)]}."
+def notebook_parameters(notebook: Path) -> dict:
+    "The names (and defaults, as source text) of `notebook`'s papermill `parameters` cell; {} without one."
+    import nbformat
+    from papermill.translators import papermill_translators
+    nb = nbformat.read(str(notebook), as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None: return {}
+    return {p.name: p.default for p in papermill_translators.find_translator("python3", "python").inspect(cell)}
+
+def is_config_notebook(notebook: Path) -> bool:
+    "Whether the notebook takes one typed run config (`config` and `overrides` parameters)."
+    return "config" in notebook_parameters(notebook)
+
+def _check_run(name: str, params: dict, notebook: Path, config_nb: bool, where: str) -> None:
+    if config_nb: load_config(params, where=f"{where}, run {name!r}"); return
+    allowed = notebook_parameters(notebook)
+    for k in params:
+        if k not in allowed:
+            near = closest_key(k, allowed)
+            raise ConfigError(f"{where}, run {name!r}: {notebook.name} has no parameter `{k}`; "
+                              + (f"did you mean `{near}`?" if near else f"its parameters: {', '.join(allowed)}"))
+
+def load_grid(path: str | Path, check: bool = True) -> dict:
+    "Parse and check a grid file into {'notebook': Path, 'output_dir': Path, 'runs': [(name, params)], 'config': bool}."
     path = Path(path)
-    try: spec = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e: raise DataError(path, f"cannot read grid file ({e})", "check the path and YAML syntax") from None
+    spec = read_yaml(path)
     if not isinstance(spec, dict) or "notebook" not in spec:
         raise DataError(path, "a grid needs a `notebook:` key (and `grid:` and/or `runs:`)", "see ecgbench.runner docs")
+    for k in spec:
+        if k not in GRID_KEYS:
+            near = closest_key(k, GRID_KEYS)
+            raise ConfigError(f"{path}: unknown grid key `{k}`; " + (f"did you mean `{near}`?" if near else f"valid: {', '.join(GRID_KEYS)}"))
     base, grid, explicit = spec.get("base") or {}, spec.get("grid") or {}, spec.get("runs") or []
+    if not isinstance(base, dict): raise ConfigError(f"{path}: `base:` must be a mapping of settings")
+    if not isinstance(grid, dict): raise ConfigError(f"{path}: `grid:` must map settings to lists of values")
+    for k, v in grid.items():
+        if not isinstance(v, list): raise ConfigError(f"{path}: grid setting `{k}` must be a list of values, got {v!r}")
+    if not isinstance(explicit, list): raise ConfigError(f"{path}: `runs:` must be a list of mappings")
     combos = [dict(zip(grid, v)) for v in itertools.product(*grid.values())] if grid else ([] if explicit else [{}])
     varying = [k for k, v in grid.items() if len(v) > 1]
     runs = [(_slug({**base, **c}, varying), {**base, **c}) for c in combos]
     for r in explicit:
+        if not isinstance(r, dict): raise ConfigError(f"{path}: each entry of `runs:` is a mapping, got {r!r}")
         r = dict(r); name = r.pop("name", None)
         p = {**base, **r}
-        runs.append((name or _slug(p, sorted(r)), p))
+        runs.append((str(name) if name is not None else _slug(p, sorted(r)), p))
     names = [n for n, _ in runs]
     if len(set(names)) != len(names): raise DataError(path, "two runs share a name", "give each explicit run a unique `name`")
     rel = lambda p: Path(p) if Path(p).is_absolute() else (path.parent / p)
-    return {"notebook": rel(spec["notebook"]), "output_dir": rel(spec.get("output_dir", "runs")), "runs": runs}
+    notebook = rel(spec["notebook"])
+    if not notebook.is_file(): raise DataError(notebook, "notebook not found", f"fix `notebook:` in {path}")
+    config_nb = is_config_notebook(notebook)
+    if check:
+        for name, params in runs: _check_run(name, params, notebook, config_nb, str(path))
+    return {"notebook": notebook, "output_dir": rel(spec.get("output_dir", "runs")), "runs": runs, "config": config_nb}
 
 # %% ../nbs/80_runner.ipynb #411b4856
 def _execute(notebook: Path, out: Path, params: dict, kernel: str | None) -> tuple[str, str]:
@@ -53,28 +93,37 @@ def _execute(notebook: Path, out: Path, params: dict, kernel: str | None) -> tup
         return "ok", ""
     except pm.PapermillExecutionError as e: return "failed", f"{e.ename}: {e.evalue}"
 
+def _resolved(params: dict, out: Path, config_nb: bool) -> tuple[str, dict]:
+    "The run's parameter file name and content: the resolved run config, or the plain parameters."
+    if config_nb: return "config.yaml", load_config({**params, "output_dir": str(out.resolve())}).to_dict()
+    return "params.yaml", {**params, "output_dir": str(out.resolve())}
+
 def run_grid(grid_file: str | Path, dispatch: str | None = None, kernel: str | None = "python3",
              rerun: bool = False, progress: bool = True) -> pd.DataFrame:
-    "Execute (or dispatch) every run of `grid_file`, then return the collected results table."
+    "Check, then execute (or dispatch) every run of `grid_file`, then return the collected results table."
     g = load_grid(grid_file)
-    if not g["notebook"].is_file(): raise DataError(g["notebook"], "notebook not found", "fix `notebook:` in the grid file")
     g["output_dir"].mkdir(parents=True, exist_ok=True)
     for name, params in tqdm(g["runs"], desc="runs", disable=not progress):
         out = g["output_dir"] / name
+        fname, resolved = _resolved(params, out, g["config"])
+        status_file, param_file = out / "status.json", out / fname
+        done = status_file.is_file() and json.loads(status_file.read_text())["status"] == "ok"
+        same = param_file.is_file() and yaml.safe_load(param_file.read_text()) == resolved
+        if done and same and not rerun: continue
         out.mkdir(parents=True, exist_ok=True)
-        p = {**params, "output_dir": str(out.resolve())}
-        (out / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=True))
-        if (out / "status.json").is_file() and not rerun and json.loads((out / "status.json").read_text())["status"] == "ok": continue
+        for stale in ("metrics.json", "status.json"): (out / stale).unlink(missing_ok=True)
+        param_file.write_text(yaml.safe_dump(resolved, sort_keys=True))
+        nb_params = {"config": str(param_file.resolve())} if g["config"] else resolved
         if dispatch:
             cmd = dispatch.format(notebook=shlex.quote(str(g["notebook"].resolve())), output=shlex.quote(str(out / "executed.ipynb")),
-                                  params=shlex.quote(str(out / "params.yaml")), name=shlex.quote(name))
+                                  params=shlex.quote(str(param_file)), name=shlex.quote(name))
             subprocess.run(cmd, shell=True, check=True)
             status, err = "dispatched", cmd
         else:
             t0 = time.time()
-            status, err = _execute(g["notebook"], out, p, kernel)
+            status, err = _execute(g["notebook"], out, nb_params, kernel)
             err = err or f"{time.time() - t0:.1f} s"
-        (out / "status.json").write_text(json.dumps({"status": status, "detail": err}))
+        status_file.write_text(json.dumps({"status": status, "detail": err}))
     return collect(g["output_dir"])
 
 # %% ../nbs/80_runner.ipynb #e312d56f
@@ -89,16 +138,58 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def collect(output_dir: str | Path) -> pd.DataFrame:
     "Results table of every run folder under `output_dir` (also written to results.csv / results.md)."
     output_dir = Path(output_dir)
+    if not output_dir.is_dir(): raise DataError(output_dir, "no such grid output folder", "give the `output_dir` of a grid that ran")
     rows = []
-    for run in sorted(p for p in output_dir.iterdir() if (p / "params.yaml").is_file()):
-        status = json.loads((run / "status.json").read_text()) if (run / "status.json").is_file() else {"status": "not run", "detail": ""}
-        params = yaml.safe_load((run / "params.yaml").read_text())
+    for run in sorted(p for p in output_dir.iterdir() if (p / "config.yaml").is_file() or (p / "params.yaml").is_file()):
+        if (run / "status.json").is_file(): status = json.loads((run / "status.json").read_text())
+        elif (run / "metrics.json").is_file(): status = {"status": "ok", "detail": "ecgbench train"}    # a single run
+        else: status = {"status": "not run", "detail": ""}
+        pfile = run / "config.yaml" if (run / "config.yaml").is_file() else run / "params.yaml"
+        params = yaml.safe_load(pfile.read_text()) or {}
         params.pop("output_dir", None)
         metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+        metrics.pop("params", None); metrics.pop("val_history", None)
         if status["status"] == "ok" and not metrics: status = {"status": "failed", "detail": "no metrics.json written"}
+        if status["status"] == "ok" and metrics.get("test", {}).get("collapsed") == 1:
+            status = {"status": "collapsed", "detail": "test embeddings collapsed: do not read this row"}
         rows.append({"run": run.name, "status": status["status"], "detail": status["detail"],
                      **{f"param.{k}": v for k, v in _flat(params).items()}, **_flat(metrics)})
     table = pd.DataFrame(rows)
     table.to_csv(output_dir / "results.csv", index=False)
-    (output_dir / "results.md").write_text(table.to_markdown(index=False) if len(table) else "(no runs)\n")
+    (output_dir / "results.md").write_text(summary_table(table).to_markdown(index=False) if len(table) else "(no runs)\n")
     return table
+
+RSUM_KINDS = {"strict RSUM": "strict", "dedup RSUM": "dedup", "label RSUM": "label"}
+
+def _fmt_rsum(r, prefix: str) -> str | None:
+    "'v [lo, hi]' of RSUM columns under `prefix` (e.g. 'test.strict/'), None when absent."
+    v = r.get(f"{prefix}RSUM")
+    if v is None or pd.isna(v): return None
+    lo, hi = r.get(f"{prefix}RSUM_ci_lo"), r.get(f"{prefix}RSUM_ci_hi")
+    return f"{v:.1f}" + (f" [{lo:.1f}, {hi:.1f}]" if lo is not None and pd.notna(lo) and pd.notna(hi) else "")
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    "Headline metrics per run plus the random and popularity baseline rows of each distinct test split."
+    if not len(table): return pd.DataFrame()
+    split_cols = [c for c in ("param.source", "param.data_dir", "param.folds.test", "param.limit", "n_records.test") if c in table]
+    rows = []
+    for _, r in table.iterrows():
+        row = {"run": r["run"], "status": r["status"], "n test": r.get("n_records.test")}
+        for label, kind in RSUM_KINDS.items():
+            v = _fmt_rsum(r, f"test.{kind}/")
+            if v is not None: row[label] = v
+        if pd.notna(r.get("test.macro_auroc", float("nan"))): row["macro AUROC"] = f"{r['test.macro_auroc']:.3f}"
+        rows.append(row)
+    seen = set()
+    for _, r in table[table["status"].isin(["ok", "collapsed"])].iterrows():
+        key = tuple(str(r.get(c)) for c in split_cols)
+        if key in seen or "test.baseline/random/strict/RSUM" not in table or pd.isna(r.get("test.baseline/random/strict/RSUM")): continue
+        seen.add(key)
+        for b in ("random", "popularity"):
+            row = {"run": f"baseline: {b}" + (f" ({', '.join(key)})" if len(seen) > 1 else ""), "status": "baseline",
+                   "n test": r.get("n_records.test")}
+            for label, kind in RSUM_KINDS.items():
+                v = _fmt_rsum(r, f"test.baseline/{b}/{kind}/")
+                if v is not None: row[label] = v
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -30,4 +30,4 @@ def test_damaged_records_are_counted_by_reason(synth_copy, tmp_path):
         assert db.index[k] in rep.skipped.get(reason, []), (reason, rep.to_dict())
     assert len(cache) == len(db) - 5 and not set(cache.ids) & {db.index[k] for k in range(5)}
     good = cache.ids[0]
-    assert np.array_equal(cache[cache.index_of(good)], wfdb.rdsamp(str(ptbxl.record_path(synth_copy, db, good, 100)))[0])
+    assert np.array_equal(cache[cache.index_of(good)], wfdb.rdsamp(str(ptbxl.record_path(synth_copy, db, good, 100)))[0].astype(np.float32))

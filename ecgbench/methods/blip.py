@@ -4,22 +4,24 @@
 
 # %% ../../nbs/51_methods.blip.ipynb #050268ca
 from __future__ import annotations
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..eval.retrieval import rerank, retrieval_metrics
+from ..eval.retrieval import retrieval_metrics
 from ..losses import (LearnableTemperature, MaskSpec, MomentumQueue, itc_loss, itc_targets, itm_loss, itm_pairs,
                              mask_tokens, mlm_loss, momentum_init, momentum_update, sample_hard_negatives, same_text_groups)
-from .base import (ECGReportDataModule, RetrievalModule, build_ecg_encoder, build_text_encoder,
-                                   flat_retrieval)
+from .base import RetrievalModule, flat_retrieval
+from ..train.config import RunConfig
+from ..train.registry import build_text_encoder, encoder_from_config
+from pydantic import Field
 from ..models.text import TextEncoder
 from ..models.vision import ImageEncoder, ITMHead, MLMHead, MultimodalEncoder
 
 # %% auto #0
-__all__ = ['tie_to_text', 'directional_metrics', 'rerank_metrics', 'BlipMethod']
+__all__ = ['tie_to_text', 'rerank_metrics', 'BlipConfig', 'BlipMethod']
 
 # %% ../../nbs/51_methods.blip.ipynb #21254966
 def tie_to_text(fusion: MultimodalEncoder, bert: nn.Module) -> MultimodalEncoder:
@@ -36,24 +38,29 @@ def tie_to_text(fusion: MultimodalEncoder, bert: nn.Module) -> MultimodalEncoder
     return fusion
 
 # %% ../../nbs/51_methods.blip.ipynb #64137c64
-def directional_metrics(sim_e2r: torch.Tensor, sim_r2e: torch.Tensor, groups: torch.Tensor | None = None) -> dict:
-    "Flat retrieval metrics with ECG→report read from `sim_e2r` and report→ECG from `sim_r2e` (both ECG × report)."
-    a, b = retrieval_metrics(sim_e2r, groups), retrieval_metrics(sim_r2e, groups)
-    out = {}
-    for kind in a:
-        d = {**{k: v for k, v in a[kind].items() if k.startswith("ecg2report")},
-             **{k: v for k, v in b[kind].items() if k.startswith("report2ecg")}}
-        out[kind] = {**d, "RSUM": sum(d.values())}
-    return flat_retrieval(out)
-
-def rerank_metrics(sim: torch.Tensor, score_pairs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                   k_test: int, groups: torch.Tensor | None = None) -> dict:
-    "Metrics after re-scoring each query's top `k_test` by `score_pairs(ecg_idx, report_idx)` (both directions)."
-    e2r = rerank(sim, score_pairs, k_test)
-    r2e = rerank(sim.T, lambda r, c: score_pairs(c, r), k_test).T
-    return directional_metrics(e2r, r2e, groups)
+def rerank_metrics(scores, score_pairs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], k_test: int,
+                   groups: torch.Tensor | None = None, **kw) -> dict:
+    "Flat metrics after re-scoring each query's top `k_test` by `score_pairs(ecg_idx, report_idx)` (both directions)."
+    return flat_retrieval(retrieval_metrics(scores, groups, rerank_fn=score_pairs, k_test=k_test, **kw))
 
 # %% ../../nbs/51_methods.blip.ipynb #35ace4aa
+class BlipConfig(RunConfig):
+    "Settings of `BlipMethod` (S0's BLIP-style image–report model)."
+    queue_size: int = Field(57600, ge=1, description="momentum feature queue length (S0: 57,600)")
+    momentum: float = Field(0.995, ge=0, le=1, description="momentum encoders' EMA factor")
+    alpha: float = Field(0.4, ge=0, le=1, description="weight of the momentum distillation soft targets in ITC")
+    init_temperature: float = Field(0.07, gt=0, description="initial ITC temperature (learnable)")
+    mlm_prob: float = Field(0.15, gt=0, lt=1, description="masked-token probability (80/10/10)")
+    itc_weight: float = Field(1.0, ge=0, description="weight of the ITC loss")
+    itm_weight: float = Field(1.0, ge=0, description="weight of the ITM loss")
+    mlm_weight: float = Field(1.0, ge=0, description="weight of the MLM loss")
+    k_test: int = Field(128, ge=0, description="candidates re-ranked by the ITM head at test time (0 = none)")
+    rerank_val: bool = Field(False, description="also re-rank on the validation split (slow)")
+    fusion_layers: int | None = Field(None, ge=1, description="cross-attention layers (None = all text layers)")
+    image_pooling: Literal["cls", "mean"] = Field("cls", description="image feature for ITC: [CLS] token or mean of patch tokens")
+    score_batch: int = Field(256, ge=1, description="pairs per ITM forward pass when re-ranking")
+
+# %% ../../nbs/51_methods.blip.ipynb #075027e3
 class BlipMethod(RetrievalModule):
     "S0/BLIP: ViT + BERT + cross-attention fusion, ITC (momentum + queues) + ITM (hard negatives) + MLM, ITM re-ranking."
     def __init__(self, image_encoder: ImageEncoder, text_encoder: TextEncoder, embed_dim: int = 256,
@@ -61,8 +68,8 @@ class BlipMethod(RetrievalModule):
                  mlm_prob: float = 0.15, itc_weight: float = 1.0, itm_weight: float = 1.0, mlm_weight: float = 1.0,
                  k_test: int = 128, rerank_val: bool = False, fusion_layers: int | None = None, image_pooling: str = "cls",
                  score_batch: int = 256,
-                 lr: float = 1e-3, weight_decay: float = 0.05, warmup_steps: int = 0, seed: int = 0):
-        super().__init__(lr, weight_decay, warmup_steps, seed)
+                 lr: float = 1e-3, weight_decay: float = 0.05, warmup_steps: int = 0, seed: int = 0, augment: dict | None = None):
+        super().__init__(lr, weight_decay, warmup_steps, seed, augment)
         self.save_hyperparameters(ignore=["image_encoder", "text_encoder"])
         if not isinstance(image_encoder, ImageEncoder):
             raise ValueError(f"BLIP needs a ViT `ImageEncoder` (patch tokens for cross-attention), got {type(image_encoder).__name__}: "
@@ -84,18 +91,17 @@ class BlipMethod(RetrievalModule):
         self.weights = {"itc": itc_weight, "itm": itm_weight, "mlm": mlm_weight}
         self.score_batch = score_batch
 
+    Config = BlipConfig
+
     @classmethod
-    def from_config(cls, cfg: dict, dm: ECGReportDataModule) -> "BlipMethod":
-        "Build from a `train` config: a ViT (`ecg_encoder`, `ecg_kw`), `text_encoder`, `embed_dim`, `queue_size`, `k_test`, ..."
+    def from_config(cls, cfg: BlipConfig, dm) -> "BlipMethod":
+        "Build from a checked `BlipConfig`: a ViT on the data module's image layout and a BERT-family text encoder."
         if dm.input == "signal":
             raise ValueError("method 'blip' works on encoded images: set input to an image layout (e.g. 'all-grid'), not 'signal'")
-        image = build_ecg_encoder(cfg["ecg_encoder"], dm.input, dm.in_channels, cfg["image_size"], cfg["patch_size"],
-                                  seed=cfg["seed"], **cfg.get("ecg_kw", {}))
-        text = build_text_encoder(cfg["text_encoder"], dm.train_reports, seed=cfg["seed"], pooling=cfg.get("text_pooling") or "cls")
-        keys = ("queue_size", "momentum", "alpha", "init_temperature", "mlm_prob", "itc_weight", "itm_weight", "mlm_weight",
-                "k_test", "rerank_val", "fusion_layers", "image_pooling", "score_batch")
-        return cls(image, text, embed_dim=cfg["embed_dim"], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                   warmup_steps=cfg["warmup_steps"], seed=cfg["seed"], **{k: cfg[k] for k in keys if k in cfg})
+        text = build_text_encoder(cfg.text_encoder, dm.train_reports, seed=cfg.seed, pooling=cfg.text_pooling or "cls")
+        own = {k: getattr(cfg, k) for k in BlipConfig.model_fields if k not in RunConfig.model_fields}
+        return cls(encoder_from_config(cfg, dm), text, embed_dim=cfg.embed_dim, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                   warmup_steps=cfg.warmup_steps, seed=cfg.seed, augment=cfg.augment, **own)
 
     # ---- unimodal embeddings (what contrastive retrieval ranks by)
     def _image_feat(self, images: torch.Tensor, momentum: bool = False):
@@ -184,11 +190,13 @@ class BlipMethod(RetrievalModule):
             scores.append(self.itm_head(fused)[:, 1].float().cpu())
         return torch.cat(scores) if scores else torch.zeros(0)
 
-    def split_metrics(self, outputs: dict) -> dict:
-        "Contrastive metrics; with `k_test` (test, or val with `rerank_val`) also the ITM re-ranked ones under 'itm/'."
-        sim = self.similarity(outputs)
-        m = flat_retrieval(retrieval_metrics(sim, outputs["group"]))
+    def split_metrics(self, outputs: dict, stage: str = "test") -> dict:
+        "Contrastive metrics (with baselines and collapse check); with `k_test` also the ITM re-ranked ones under 'itm/'."
+        m = super().split_metrics(outputs, stage)
         if "image_tokens" in outputs:
             score = lambda i, j: self.itm_scores(outputs["image_tokens"], outputs["input_ids"], outputs["attention_mask"], i, j)
-            m.update({f"itm/{k}": v for k, v in rerank_metrics(sim, score, self.k_test, outputs["group"]).items()})
+            lg = self.eval_context(outputs, stage).get("label_groups")
+            r = rerank_metrics(self.retrieval_scores(outputs, stage), score, self.k_test, outputs["group"], label_groups=lg,
+                               seed=self.seed, **self.eval_settings(stage))
+            m.update({f"itm/{k}": v for k, v in r.items()})
         return m

@@ -10,44 +10,58 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pydantic import Field
+
+from ..core import data_home
 from ..losses import LearnableTemperature, clip_loss, uni_modal_alignment
 from ..models.text import TextEmbeddingCache, TextEncoder
-from .base import (ECGReportDataModule, RetrievalModule, build_ecg_encoder, build_text_encoder,
-                                   encode_ecg)
+from .base import RetrievalModule
+from ..train.config import RunConfig
+from ..train.registry import build_text_encoder, encode_ecg, encoder_from_config
 
 # %% auto #0
-__all__ = ['ClipMethod']
+__all__ = ['ClipConfig', 'ClipMethod']
 
 # %% ../../nbs/52_methods.clip.ipynb #f27b05a2
+class ClipConfig(RunConfig):
+    "Settings of `ClipMethod` (MERL-style CLIP)."
+    freeze_text: bool = Field(False, description="keep the text encoder fixed; its embeddings are computed once and cached")
+    freeze_text_layers: int = Field(0, ge=0, description="freeze the text encoder's embeddings and first k layers (fine-tune the rest)")
+    uma_weight: float = Field(0.0, ge=0, description="weight of MERL's uni-modal alignment loss (0 = off)")
+    uma_dropout: float = Field(0.1, ge=0, lt=1, description="dropout of the two uni-modal views")
+    init_temperature: float = Field(0.07, gt=0, description="initial softmax temperature (learnable)")
+
+# %% ../../nbs/52_methods.clip.ipynb #1529ed87
 class ClipMethod(RetrievalModule):
     "ECG encoder + text encoder + projections to `embed_dim` + learnable temperature, trained with `clip_loss`."
     def __init__(self, ecg_encoder: nn.Module, text_encoder: TextEncoder, embed_dim: int = 128,
                  freeze_text: bool = False, uma_weight: float = 0.0, uma_dropout: float = 0.1,
                  init_temperature: float = 0.07, lr: float = 1e-3, weight_decay: float = 0.05,
-                 warmup_steps: int = 0, seed: int = 0):
-        super().__init__(lr, weight_decay, warmup_steps, seed)
+                 warmup_steps: int = 0, seed: int = 0, augment: dict | None = None, text_cache_dir: str | None = None):
+        super().__init__(lr, weight_decay, warmup_steps, seed, augment)
         self.save_hyperparameters(ignore=["ecg_encoder", "text_encoder"])
         self.ecg_encoder, self.freeze_text, self.uma_weight = ecg_encoder, freeze_text, uma_weight
         self.ecg_proj = nn.Linear(ecg_encoder.out_dim, embed_dim)
         self.text_proj = nn.Linear(text_encoder.out_dim, embed_dim)
         if freeze_text:
             for p in text_encoder.parameters(): p.requires_grad_(False)
-            self.text_cache = TextEmbeddingCache(text_encoder)   # the encoder is held here, not as a submodule
+            self.text_cache = TextEmbeddingCache(text_encoder, text_cache_dir)   # held here, not as a submodule
         else: self.text_encoder = text_encoder
         self.temperature = LearnableTemperature(init_temperature)
         self.uma_drop = nn.Dropout(uma_dropout)
 
+    Config = ClipConfig
+
     @classmethod
-    def from_config(cls, cfg: dict, dm: ECGReportDataModule) -> "ClipMethod":
-        "Build from a `train` config: `ecg_encoder`, `ecg_kw`, `text_encoder`, `embed_dim`, `freeze_text`, `uma_weight`, ..."
-        ecg = build_ecg_encoder(cfg["ecg_encoder"], dm.input, dm.in_channels, cfg["image_size"], cfg["patch_size"],
-                                seed=cfg["seed"], **cfg.get("ecg_kw", {}))
-        text = build_text_encoder(cfg["text_encoder"], dm.train_reports, seed=cfg["seed"], pooling=cfg.get("text_pooling"),
-                                  freeze_layers=cfg.get("freeze_text_layers", 0))
-        return cls(ecg, text, embed_dim=cfg["embed_dim"], freeze_text=cfg.get("freeze_text", False),
-                   uma_weight=cfg.get("uma_weight", 0.0), uma_dropout=cfg.get("uma_dropout", 0.1),
-                   init_temperature=cfg.get("init_temperature", 0.07), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                   warmup_steps=cfg["warmup_steps"], seed=cfg["seed"])
+    def from_config(cls, cfg: ClipConfig, dm) -> "ClipMethod":
+        "Build from a checked `ClipConfig` and the (set-up) data module."
+        text = build_text_encoder(cfg.text_encoder, dm.train_reports, seed=cfg.seed, pooling=cfg.text_pooling,
+                                  freeze_layers=cfg.freeze_text_layers)
+        cache = (cfg.cache_dir and f"{cfg.cache_dir}/text") or str(data_home() / "cache" / "text")
+        return cls(encoder_from_config(cfg, dm), text, embed_dim=cfg.embed_dim, freeze_text=cfg.freeze_text,
+                   uma_weight=cfg.uma_weight, uma_dropout=cfg.uma_dropout, init_temperature=cfg.init_temperature,
+                   lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, seed=cfg.seed,
+                   augment=cfg.augment, text_cache_dir=cache if cfg.freeze_text else None)
 
     def text_features(self, reports: Sequence[str]) -> torch.Tensor:
         "Pooled text features `(B, D_text)`: from the cache when the text encoder is frozen."

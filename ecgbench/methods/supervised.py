@@ -9,33 +9,59 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from pydantic import Field
+
 from ..eval.classification import auroc
-from .base import BenchModule, ECGReportDataModule, build_ecg_encoder, encode_ecg
+from .base import BenchModule
+from ..train.config import RunConfig
+from ..train.registry import encode_ecg, encoder_from_config
 
 # %% auto #0
-__all__ = ['SupervisedMethod']
+__all__ = ['SupervisedConfig', 'SupervisedMethod']
 
 # %% ../../nbs/53_methods.supervised.ipynb #6fff0942
+class SupervisedConfig(RunConfig):
+    "Settings of `SupervisedMethod`."
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the linear head")
+    freeze_encoder: bool = Field(False, description="train only the head on the (random-init) frozen encoder: the linear-probe baseline")
+    pos_weight: bool = Field(False, description="weight positives by negatives/positives per class in the BCE loss")
+
+# %% ../../nbs/53_methods.supervised.ipynb #55e94867
 class SupervisedMethod(BenchModule):
     "ECG encoder (signals or encoded images) + dropout + linear head, `BCEWithLogitsLoss`, macro AUROC."
     monitor = "val/macro_auroc"
 
+    Config = SupervisedConfig
+
     def __init__(self, ecg_encoder: nn.Module, classes: Sequence[str], dropout: float = 0.0, lr: float = 1e-3,
-                 weight_decay: float = 0.05, warmup_steps: int = 0, seed: int = 0):
-        super().__init__(lr, weight_decay, warmup_steps, seed)
+                 weight_decay: float = 0.05, warmup_steps: int = 0, seed: int = 0, augment: dict | None = None,
+                 freeze_encoder: bool = False, pos_weight: Sequence[float] | None = None):
+        super().__init__(lr, weight_decay, warmup_steps, seed, augment)
         self.save_hyperparameters(ignore=["ecg_encoder"])
-        self.classes = list(classes)
+        if not len(classes): raise ValueError("the supervised method needs labels, but the data source has no classes "
+                                              "(e.g. MIMIC-IV-ECG reports carry none): choose a labelled source or label_set")
+        self.classes, self.freeze_encoder = list(classes), freeze_encoder
         self.encoder = ecg_encoder
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(ecg_encoder.out_dim, len(self.classes)))
-        self.loss_fn = nn.BCEWithLogitsLoss()
+        if freeze_encoder:
+            for p in ecg_encoder.parameters(): p.requires_grad_(False)
+        self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, dtype=torch.float32) if pos_weight is not None else None)
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        "Reseed and augment (base), and keep a frozen encoder in eval mode: its batch-norm statistics stay the initial ones."
+        super().on_train_batch_start(batch, batch_idx)
+        if self.freeze_encoder: self.encoder.eval()
 
     @classmethod
-    def from_config(cls, cfg: dict, dm: ECGReportDataModule) -> "SupervisedMethod":
-        "Build from a `train` config (`ecg_encoder`, `ecg_kw`, `dropout`, optimiser settings) and the data's classes."
-        enc = build_ecg_encoder(cfg["ecg_encoder"], dm.input, dm.in_channels, cfg["image_size"], cfg["patch_size"],
-                                seed=cfg["seed"], **cfg.get("ecg_kw", {}))
-        return cls(enc, dm.classes, dropout=cfg.get("dropout", 0.0), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                   warmup_steps=cfg["warmup_steps"], seed=cfg["seed"])
+    def from_config(cls, cfg: SupervisedConfig, dm) -> "SupervisedMethod":
+        "Build from a checked `SupervisedConfig` and the data module's classes."
+        pw = None
+        if cfg.pos_weight:
+            y = dm.records("train").labels
+            pw = ((len(y) - y.sum(0)) / y.sum(0).clamp(min=1)).tolist()
+        return cls(encoder_from_config(cfg, dm), dm.classes, dropout=cfg.dropout, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                   warmup_steps=cfg.warmup_steps, seed=cfg.seed, augment=cfg.augment, freeze_encoder=cfg.freeze_encoder,
+                   pos_weight=pw)
 
     def forward(self, batch: dict) -> torch.Tensor:
         "Class logits `(B, K)`."
@@ -43,12 +69,12 @@ class SupervisedMethod(BenchModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss_fn(self(batch).float(), batch["label"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["label"]), sync_dist=True)   # mean over ranks
         return loss
 
     def eval_outputs(self, batch: dict) -> dict:
         return {"score": torch.sigmoid(self(batch).float()), "label": batch["label"]}
 
-    def split_metrics(self, outputs: dict) -> dict:
+    def split_metrics(self, outputs: dict, stage: str = "test") -> dict:
         r = auroc(outputs["label"].numpy(), outputs["score"].numpy(), self.classes)
         return {"macro_auroc": r["macro"], **{f"auroc/{c}": v for c, v in r["per_class"].items()}}
