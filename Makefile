@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: install demo test test-real figures export clean-nbs docs realdata lab
+.PHONY: install demo test test-real bench figures export clean-nbs docs realdata lab
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: $(STAMP) realdata
 test-real: $(STAMP) realdata
 	@if [ -f data/ptbxl/.unpacked ]; then $(BIN)/nbdev_test --n_workers 2 --flags slow --timing; \
 	else echo "real-data tier skipped: no real PTB-XL (needs $(SHARED) and make realdata)"; fi
+
+# Benchmark cells (`#| bench`: timings and speed goals, never part of the tests), real data where present.
+bench: $(STAMP) realdata
+	$(BIN)/nbdev_test --n_workers 1 --flags bench --path nbs/90_bench.ipynb
 
 # Figures shown by the README and docs are regenerated on purpose, never by the tests (which write under data/figures).
 figures: $(STAMP) realdata

@@ -174,7 +174,8 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     split_cols = [c for c in ("param.source", "param.data_dir", "param.folds.test", "param.limit", "n_records.test") if c in table]
     rows = []
     for _, r in table.iterrows():
-        row = {"run": r["run"], "status": r["status"], "n test": r.get("n_records.test")}
+        row = {"run": r["run"], "status": r["status"], "n test": r.get("n_records.test"),
+               "wall s": f"{r['seconds']:.0f}" if pd.notna(r.get("seconds", float("nan"))) else ""}
         for label, kind in RSUM_KINDS.items():
             v = _fmt_rsum(r, f"test.{kind}/")
             if v is not None: row[label] = v
@@ -192,4 +193,4 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
                 v = _fmt_rsum(r, f"test.baseline/{b}/{kind}/")
                 if v is not None: row[label] = v
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).fillna("")

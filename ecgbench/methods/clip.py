@@ -4,7 +4,7 @@
 
 # %% ../../nbs/52_methods.clip.ipynb #58d8a402
 from __future__ import annotations
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,7 @@ class ClipConfig(RunConfig):
     uma_weight: float = Field(0.0, ge=0, description="weight of MERL's uni-modal alignment loss (0 = off)")
     uma_dropout: float = Field(0.1, ge=0, lt=1, description="dropout of the two uni-modal views")
     init_temperature: float = Field(0.07, gt=0, description="initial softmax temperature (learnable)")
+    text_head: Literal["linear", "mlp"] = Field("linear", description="text projection: linear, or a 2-layer MLP (lets a frozen text encoder's features adapt)")
 
 # %% ../../nbs/52_methods.clip.ipynb #1529ed87
 class ClipMethod(RetrievalModule):
@@ -37,12 +38,15 @@ class ClipMethod(RetrievalModule):
     def __init__(self, ecg_encoder: nn.Module, text_encoder: TextEncoder, embed_dim: int = 128,
                  freeze_text: bool = False, uma_weight: float = 0.0, uma_dropout: float = 0.1,
                  init_temperature: float = 0.07, lr: float = 1e-3, weight_decay: float = 0.05,
-                 warmup_steps: int = 0, seed: int = 0, augment: dict | None = None, text_cache_dir: str | None = None):
+                 warmup_steps: int = 0, seed: int = 0, augment: dict | None = None, text_cache_dir: str | None = None,
+                 text_head: str = "linear"):
         super().__init__(lr, weight_decay, warmup_steps, seed, augment)
         self.save_hyperparameters(ignore=["ecg_encoder", "text_encoder"])
         self.ecg_encoder, self.freeze_text, self.uma_weight = ecg_encoder, freeze_text, uma_weight
         self.ecg_proj = nn.Linear(ecg_encoder.out_dim, embed_dim)
-        self.text_proj = nn.Linear(text_encoder.out_dim, embed_dim)
+        d = text_encoder.out_dim
+        self.text_proj = (nn.Linear(d, embed_dim) if text_head == "linear" else
+                          nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, embed_dim)))
         if freeze_text:
             for p in text_encoder.parameters(): p.requires_grad_(False)
             self.text_cache = TextEmbeddingCache(text_encoder, text_cache_dir)   # held here, not as a submodule
@@ -61,7 +65,7 @@ class ClipMethod(RetrievalModule):
         return cls(encoder_from_config(cfg, dm), text, embed_dim=cfg.embed_dim, freeze_text=cfg.freeze_text,
                    uma_weight=cfg.uma_weight, uma_dropout=cfg.uma_dropout, init_temperature=cfg.init_temperature,
                    lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, seed=cfg.seed,
-                   augment=cfg.augment, text_cache_dir=cache if cfg.freeze_text else None)
+                   augment=cfg.augment, text_cache_dir=cache if cfg.freeze_text else None, text_head=cfg.text_head)
 
     def text_features(self, reports: Sequence[str]) -> torch.Tensor:
         "Pooled text features `(B, D_text)`: from the cache when the text encoder is frozen."
