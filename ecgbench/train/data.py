@@ -154,14 +154,13 @@ class ECGReportDataModule(L.LightningDataModule):
         "Per record id of `split`: its label-equivalence key (diagnostic SCP statements, else the label vector)."
         ds = self.records(split)
         if getattr(ds, "label_keys", None) is not None: return pd.Series(ds.label_keys).reindex(ds.ids)
-        try:
+        if self.source in ("ptbxl", "synthetic"):                 # PTB-XL layout: the diagnostic SCP statements
             from ecgbench.data import ptbxl
-            root = self.data_dir or getattr(ds, "root", None)
+            root = getattr(ds, "root", None) or self.data_dir
             db, st = ptbxl.load_database(root), ptbxl.load_statements(root)
             return diagnostic_keys(db.loc[ds.ids], st)
-        except Exception:
-            y = ds.labels.numpy().astype(int)
-            return pd.Series(["".join(map(str, r)) for r in y], index=ds.ids)
+        y = ds.labels.numpy().astype(int)                          # other sources: the label vector
+        return pd.Series(["".join(map(str, r)) for r in y], index=ds.ids)
 
     def _world(self) -> tuple[int, int]:
         t = getattr(self, "trainer", None)
