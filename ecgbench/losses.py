@@ -14,11 +14,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['is_distributed', 'gather_with_grad', 'gather_nograd', 'LearnableTemperature', 'as_logit_scale', 'normalise_text',
-           'same_text_groups', 'positive_mask', 'soft_cross_entropy', 'clip_loss', 'unimodal_loss',
-           'uni_modal_alignment', 'deri_align_loss', 'momentum_init', 'momentum_update', 'MomentumQueue', 'itc_targets',
-           'itc_loss', 'sample_hard_negatives', 'ITMPairs', 'itm_pairs', 'itm_loss', 'MaskSpec', 'mask_tokens',
-           'mlm_loss']
+__all__ = ['is_distributed', 'gather_with_grad', 'gather_nograd', 'batch_offset', 'gather_padded', 'shared_generator',
+           'world_mean', 'LearnableTemperature', 'as_logit_scale', 'normalise_text', 'same_text_groups',
+           'positive_mask', 'soft_cross_entropy', 'clip_loss', 'unimodal_loss', 'uni_modal_alignment',
+           'deri_align_loss', 'momentum_init', 'momentum_update', 'MomentumQueue', 'itc_targets', 'itc_loss',
+           'sample_hard_negatives', 'sample_world_negatives', 'ITMPairs', 'itm_pairs', 'itm_loss', 'MaskSpec',
+           'mask_tokens', 'mlm_loss']
 
 # %% ../nbs/40_losses.ipynb #12ea4272
 def is_distributed() -> bool:
@@ -55,6 +56,40 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
 def gather_nograd(x: torch.Tensor) -> torch.Tensor:
     "Concatenate `x` from all ranks along dim 0 without gradient (for queues and group ids); identity outside DDP."
     return _GatherWithGrad.apply(x.detach()) if is_distributed() else x.detach()
+
+# %% ../nbs/40_losses.ipynb #ff39dbca
+def batch_offset(n: int, device=None) -> int:
+    "Index of this rank's first row in the gathered batch (ranks in order, `n` rows here); 0 outside DDP."
+    if not is_distributed(): return 0
+    sizes = gather_nograd(torch.tensor([n], dtype=torch.long, device=device))
+    return int(sizes[:dist.get_rank()].sum())
+
+@torch.no_grad()
+def gather_padded(x: torch.Tensor, pad_value: int | float = 0) -> torch.Tensor:
+    "Gather (B, L, ...) tensors whose length L differs between ranks: right-padded with `pad_value` to the longest."
+    if not is_distributed(): return x.detach()
+    n = torch.tensor([x.shape[1]], dtype=torch.long, device=x.device)
+    dist.all_reduce(n, op=dist.ReduceOp.MAX)
+    pad = int(n) - x.shape[1]
+    if pad: x = torch.cat([x, x.new_full((x.shape[0], pad, *x.shape[2:]), pad_value)], 1)
+    return gather_nograd(x)
+
+def shared_generator(device=None) -> torch.Generator:
+    """A `torch.Generator` seeded from the global RNG of rank 0 (broadcast), so every rank draws the same numbers;
+    outside DDP it is seeded from the process's global RNG. Draws over the global batch made with it (negatives,
+    masks) are the same whatever the number of ranks."""
+    seed = torch.randint(0, 2**62, (1,), dtype=torch.long).to(device or "cpu")
+    if is_distributed(): dist.broadcast(seed, 0)
+    return torch.Generator(device=device or "cpu").manual_seed(int(seed))
+
+def world_mean(total: torch.Tensor, count: int | torch.Tensor) -> torch.Tensor:
+    """`total / count` outside DDP; under DDP `W · total / Σ_ranks count`, whose average over the W ranks (DDP's
+    gradient averaging, or `sync_dist` logging) is the mean over the global batch even when counts differ."""
+    count = torch.as_tensor(count, dtype=total.dtype, device=total.device)
+    if not is_distributed(): return total / count.clamp(min=1)
+    c = count.detach().clone()
+    dist.all_reduce(c)
+    return total * dist.get_world_size() / c.clamp(min=1)
 
 # %% ../nbs/40_losses.ipynb #bf0e4e6a
 class LearnableTemperature(nn.Module):
@@ -183,43 +218,61 @@ class MomentumQueue(nn.Module):
         return self.groups[:int(self.n_filled)].clone()
 
 # %% ../nbs/40_losses.ipynb #79bfd53e
+def _own_columns(n_rows: int, n_cols: int, offset: int = 0) -> torch.Tensor:
+    "(n_rows, n_cols) bool: row i's own column is `offset + i` (its pair in the gathered batch)."
+    if offset + n_rows > n_cols: raise ValueError(f"rows {offset}..{offset + n_rows - 1} fall outside a batch of {n_cols} columns")
+    own = torch.zeros(n_rows, n_cols, dtype=torch.bool)
+    own[torch.arange(n_rows), offset + torch.arange(n_rows)] = True
+    return own
+
 def itc_targets(groups: torch.Tensor | None, n_batch: int, queue_groups: torch.Tensor | None = None,
-                n_queue: int = 0) -> torch.Tensor:
-    "Hard ITC targets (B, B+K): uniform over same-group columns of [batch, queue] (BLIP), else one-hot on i."
+                n_queue: int = 0, column_groups: torch.Tensor | None = None, offset: int = 0,
+                n_rows: int | None = None) -> torch.Tensor:
+    """Hard ITC targets (B, N+K): uniform over same-group columns of [batch, queue] (BLIP), else one-hot on each
+    row's own column. The batch columns are this rank's B rows (N = B), or under DDP the gathered batch of
+    N = `n_batch` items with groups `column_groups`, this rank's rows starting at `offset` (B = `n_rows` when no
+    groups are given)."""
     if groups is None:
-        return torch.cat([torch.eye(n_batch), torch.zeros(n_batch, n_queue)], 1)
+        rows = n_batch if n_rows is None else n_rows
+        return torch.cat([_own_columns(rows, n_batch, offset).float(), torch.zeros(rows, n_queue)], 1)
+    cg = column_groups if column_groups is not None else groups
+    if cg.shape[0] != n_batch: raise ValueError(f"expected {n_batch} batch group ids, got {cg.shape[0]}")
     qg = queue_groups if queue_groups is not None else torch.full((n_queue,), -1, dtype=torch.long)
     if qg.shape[0] != n_queue: raise ValueError(f"expected {n_queue} queue group ids, got {qg.shape[0]}")
-    allg = torch.cat([groups.cpu(), qg.cpu()])
+    allg = torch.cat([cg.cpu(), qg.cpu()])
     pos = (groups.cpu()[:, None] == allg[None, :]) & (allg[None, :] >= 0)
-    pos[:, :n_batch] |= torch.eye(n_batch, dtype=torch.bool)
+    pos[:, :n_batch] |= _own_columns(len(groups), n_batch, offset)
     pos = pos.float()
     return pos / pos.sum(1, keepdim=True)
 
 def itc_loss(img_feat: torch.Tensor, txt_feat: torch.Tensor, img_feat_m: torch.Tensor, txt_feat_m: torch.Tensor,
              queue_img: torch.Tensor | None = None, queue_txt: torch.Tensor | None = None,
              temp: LearnableTemperature | torch.Tensor | float = 0.07, alpha: float = 0.4,
-             sim_targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             sim_targets: torch.Tensor | None = None, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """ALBEF/BLIP image-text contrastive loss with momentum features and queues (S0 Eq. 12-13).
-    Features (B, D) are L2-normalised here; queues (K, D) hold momentum features. `sim_targets` (B, B+K) are the
-    hard targets (default one-hot; see `itc_targets`). Returns (loss, sim_i2t, sim_t2i) with the similarities
-    (B, B+K) for hard-negative mining. `temp` is τ (a `LearnableTemperature` gives τ = 1/scale)."""
+    Features (B, D) are L2-normalised here; queues (K, D) hold momentum features. The momentum features are those
+    of the batch (B, D), or under DDP of the gathered batch (N, D) with this rank's rows from `offset`.
+    `sim_targets` (B, N+K) are the hard targets (default one-hot; see `itc_targets`). Returns (loss, sim_i2t,
+    sim_t2i) with the similarities (B, N+K) for hard-negative mining. `temp` is τ (a `LearnableTemperature`
+    gives τ = 1/scale). The loss is the mean over this rank's rows."""
     if isinstance(temp, LearnableTemperature): temp = 1.0 / temp()
     img_feat, txt_feat = F.normalize(img_feat, dim=-1), F.normalize(txt_feat, dim=-1)
+    B = img_feat.shape[0]
     with torch.no_grad():
         img_m, txt_m = F.normalize(img_feat_m.detach(), dim=-1), F.normalize(txt_feat_m.detach(), dim=-1)
-        d = img_feat.shape[1]
+        d, n = img_feat.shape[1], img_m.shape[0]
         img_all = torch.cat([img_m, queue_img.to(img_m) if queue_img is not None else img_m.new_zeros(0, d)])
         txt_all = torch.cat([txt_m, queue_txt.to(txt_m) if queue_txt is not None else txt_m.new_zeros(0, d)])
-        if sim_targets is None: sim_targets = itc_targets(None, img_feat.shape[0], n_queue=img_all.shape[0] - img_feat.shape[0])
+        if sim_targets is None: sim_targets = itc_targets(None, n, n_queue=img_all.shape[0] - n, offset=offset, n_rows=B)
         sim_targets = sim_targets.to(img_all)
         t_det = temp.detach() if torch.is_tensor(temp) else temp
-        q_i2t = alpha * F.softmax(img_m @ txt_all.T / t_det, 1) + (1 - alpha) * sim_targets   # ALBEF soft targets
-        q_t2i = alpha * F.softmax(txt_m @ img_all.T / t_det, 1) + (1 - alpha) * sim_targets
+        own_m_img, own_m_txt = img_m[offset:offset + B], txt_m[offset:offset + B]      # this rank's momentum rows
+        q_i2t = alpha * F.softmax(own_m_img @ txt_all.T / t_det, 1) + (1 - alpha) * sim_targets   # ALBEF soft targets
+        q_t2i = alpha * F.softmax(own_m_txt @ img_all.T / t_det, 1) + (1 - alpha) * sim_targets
     sim_i2t = img_feat @ txt_all.T / temp                                  # s(I, T_m)/τ, S0 Eq. 12
     sim_t2i = txt_feat @ img_all.T / temp                                  # s(T, I_m)/τ
     loss = 0.5 * (soft_cross_entropy(sim_i2t, q_i2t) + soft_cross_entropy(sim_t2i, q_t2i))  # S0 Eq. 13
-    return loss, sim_i2t, sim_t2i
+    return world_mean(loss * B, B), sim_i2t, sim_t2i                       # mean over the global batch under DDP
 
 # %% ../nbs/40_losses.ipynb #c1961cd1
 def _sample_rows(weights: torch.Tensor, allowed: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -245,16 +298,31 @@ def sample_hard_negatives(sim_i2t: torch.Tensor, sim_t2i: torch.Tensor, positive
     w_t2i = F.softmax(sim_t2i[:, :n].float(), 1)
     return _sample_rows(w_i2t, allowed, generator), _sample_rows(w_t2i, allowed.T, generator)
 
+@torch.no_grad()
+def sample_world_negatives(sim_i2t: torch.Tensor, sim_t2i: torch.Tensor, groups: torch.Tensor | None = None,
+                           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BLIP's hard negatives under DDP: this rank's rows of `sim_*` (B, N+K) against the gathered batch (its first
+    N columns) are gathered into (N, N), negatives are drawn for every row of the global batch with `generator`
+    (seeded alike on every rank, so all ranks draw the same), and this rank's rows are returned: indices into the
+    gathered batch, -1 where none exists. Outside DDP this is `sample_hard_negatives` on the batch."""
+    n = gather_nograd(torch.zeros(sim_i2t.shape[0], 1, device=sim_i2t.device)).shape[0]
+    off = batch_offset(sim_i2t.shape[0], sim_i2t.device)
+    s_i2t, s_t2i = gather_nograd(sim_i2t[:, :n].float()), gather_nograd(sim_t2i[:, :n].float())
+    g = gather_nograd(groups) if groups is not None else None
+    nt, ni = sample_hard_negatives(s_i2t, s_t2i, g, generator)
+    return nt[off:off + sim_i2t.shape[0]], ni[off:off + sim_i2t.shape[0]]
+
 class ITMPairs(NamedTuple):
     "Index lists of the ITM batch: pair k is (image_index[k], text_index[k]) with label 1 = matched, 0 = not."
     image_index: torch.Tensor
     text_index: torch.Tensor
     labels: torch.Tensor
 
-def itm_pairs(neg_text_for_image: torch.Tensor, neg_image_for_text: torch.Tensor) -> ITMPairs:
-    "BLIP's ITM batch: B positives (i, i), then (i, neg_text[i]), then (neg_image[j], j); pairs with -1 left out."
+def itm_pairs(neg_text_for_image: torch.Tensor, neg_image_for_text: torch.Tensor, offset: int = 0) -> ITMPairs:
+    """BLIP's ITM batch: B positives (i, i), then (i, neg_text[i]), then (neg_image[j], j); pairs with -1 left out.
+    Indices point into the batch, or under DDP into the gathered batch where this rank's items start at `offset`."""
     n = neg_text_for_image.shape[0]
-    ar = torch.arange(n, device=neg_text_for_image.device)
+    ar = torch.arange(n, device=neg_text_for_image.device) + offset
     k1, k2 = neg_text_for_image >= 0, neg_image_for_text >= 0
     img = torch.cat([ar, ar[k1], neg_image_for_text[k2]])
     txt = torch.cat([ar, neg_text_for_image[k1], ar[k2]])
@@ -263,8 +331,9 @@ def itm_pairs(neg_text_for_image: torch.Tensor, neg_image_for_text: torch.Tensor
     return ITMPairs(img, txt, labels)
 
 def itm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    "ITM loss (S0 Eq. 14): cross-entropy H(y_itm, p_itm) of (N, 2) match logits against labels (1 = matched)."
-    return F.cross_entropy(logits, labels)
+    """ITM loss (S0 Eq. 14): cross-entropy H(y_itm, p_itm) of (N, 2) match logits against labels (1 = matched),
+    the mean over the pairs of the global batch under DDP (`world_mean`)."""
+    return world_mean(F.cross_entropy(logits, labels, reduction="sum"), len(labels))
 
 # %% ../nbs/40_losses.ipynb #52c1b041
 @dataclass(frozen=True)
@@ -303,6 +372,7 @@ def mask_tokens(input_ids: torch.Tensor, spec, prob: float = 0.15, generator: to
     return masked, labels
 
 def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    "MLM loss (S0 Eq. 15): cross-entropy of (B, L, V) logits on positions with label != -100; 0 if there are none."
-    if not (labels != -100).any(): return logits.sum() * 0.0
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+    """MLM loss (S0 Eq. 15): cross-entropy of (B, L, V) logits on positions with label != -100 (the mean over the
+    masked tokens of the global batch under DDP, `world_mean`); 0 if there are none."""
+    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
+    return world_mean(total + logits.sum() * 0.0, (labels != -100).sum())

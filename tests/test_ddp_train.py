@@ -2,8 +2,8 @@
 with batch B each equal those of 1 process with batch 2B (same records: the distributed sampler splits each global
 batch of the epoch permutation between the ranks; CLIP gathers features with gradient; the encoder is a small ViT1d with layer
 norm, because batch norm sees different statistics per rank and SyncBatchNorm needs GPUs — `sync_batchnorm: true` there).
-BLIP is not in this check: its hard negatives and MLM masks are drawn per rank, so its loss matches only in
-distribution (its ITC and queue gathering are covered by test_ddp_losses.py)."""
+BLIP is checked in test_ddp_blip.py, by hand-emulated DDP in eval mode: its text encoder's dropout masks are
+drawn per rank, so a training run through Lightning matches one process only in distribution."""
 import pandas as pd
 import pytest
 

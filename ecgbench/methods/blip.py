@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..eval.retrieval import retrieval_metrics
-from ..losses import (LearnableTemperature, MaskSpec, MomentumQueue, itc_loss, itc_targets, itm_loss, itm_pairs,
-                             mask_tokens, mlm_loss, momentum_init, momentum_update, sample_hard_negatives, same_text_groups)
+from ..losses import (LearnableTemperature, MaskSpec, MomentumQueue, batch_offset, gather_nograd, gather_padded,
+                             gather_with_grad, itc_loss, itc_targets, itm_loss, itm_pairs, mask_tokens, mlm_loss,
+                             momentum_init, momentum_update, same_text_groups, sample_world_negatives, shared_generator)
 from .base import RetrievalModule, flat_retrieval
 from ..train.config import RunConfig
 from ..train.registry import build_text_encoder, encoder_from_config
@@ -98,7 +99,8 @@ class BlipMethod(RetrievalModule):
         "Build from a checked `BlipConfig`: a ViT on the data module's image layout and a BERT-family text encoder."
         if dm.input == "signal":
             raise ValueError("method 'blip' works on encoded images: set input to an image layout (e.g. 'all-grid'), not 'signal'")
-        text = build_text_encoder(cfg.text_encoder, dm.train_reports, seed=cfg.seed, pooling=cfg.text_pooling or "cls")
+        text = build_text_encoder(cfg.text_encoder, dm.train_reports, seed=cfg.seed, pooling=cfg.text_pooling or "cls",
+                                  max_length=cfg.text_max_length)
         own = {k: getattr(cfg, k) for k in BlipConfig.model_fields if k not in RunConfig.model_fields}
         return cls(encoder_from_config(cfg, dm), text, embed_dim=cfg.embed_dim, lr=cfg.lr, weight_decay=cfg.weight_decay,
                    warmup_steps=cfg.warmup_steps, seed=cfg.seed, augment=cfg.augment, **own)
@@ -131,25 +133,37 @@ class BlipMethod(RetrievalModule):
         for q in (self.image_queue, self.text_queue): q.ptr.zero_(); q.n_filled.zero_()
 
     def compute_losses(self, batch: dict, update: bool = True) -> dict:
-        "{'itc', 'itm', 'mlm', 'loss'} of a batch; `update=False` leaves momentum encoders and queues untouched."
+        """{'itc', 'itm', 'mlm', 'loss'} of a batch; `update=False` leaves momentum encoders and queues untouched.
+        Under DDP the batch is the gathered one: ITC compares this rank's rows with every rank's momentum features
+        (and the queues), hard negatives and MLM masks are drawn over the global batch with a generator seeded alike
+        on every rank, negative images come from any rank (gathered with gradient), and each loss is the mean over
+        the global batch, so N ranks with batch B train as one process with batch N·B (tests/test_ddp_blip.py)."""
         images, reports = batch["image"], list(batch["report"])
         groups = (batch["group"] if batch.get("group") is not None else same_text_groups(reports)).to(images.device)
         text = self.text_encoder.tokenize(reports)
         img, img_feat = self._image_feat(images)
         _, txt_feat = self._text_feat(text)
+        off, gen = batch_offset(len(reports), images.device), shared_generator(images.device)
         with torch.no_grad():
             if update: self.momentum_step()
             img_m, txt_m = self._image_feat(images, momentum=True)[1], self._text_feat(text, momentum=True)[1]
+            img_m_w, txt_m_w, groups_w = gather_nograd(img_m), gather_nograd(txt_m), gather_nograd(groups)
             q_img, q_txt = self.image_queue.features(), self.text_queue.features()
-            targets = itc_targets(groups.cpu(), len(reports), self.image_queue.group_ids().cpu(), q_img.shape[0])
-        l_itc, s_i2t, s_t2i = itc_loss(img_feat, txt_feat, img_m, txt_m, q_img, q_txt, self.temperature, self.alpha, targets)
-        neg_txt, neg_img = sample_hard_negatives(s_i2t, s_t2i, groups)
-        pairs = itm_pairs(neg_txt, neg_img)
-        ids, mask = text["input_ids"], text["attention_mask"]
-        fused = self.fusion(img.tokens[pairs.image_index], input_ids=ids[pairs.text_index], attention_mask=mask[pairs.text_index])
+            targets = itc_targets(groups.cpu(), len(groups_w), self.image_queue.group_ids().cpu(), q_img.shape[0],
+                                  column_groups=groups_w.cpu(), offset=off)
+        l_itc, s_i2t, s_t2i = itc_loss(img_feat, txt_feat, img_m_w, txt_m_w, q_img, q_txt, self.temperature, self.alpha,
+                                       targets, offset=off)
+        neg_txt, neg_img = sample_world_negatives(s_i2t, s_t2i, groups, gen)
+        pairs = itm_pairs(neg_txt, neg_img, offset=off)
+        ids_w, mask_w = gather_padded(text["input_ids"]), gather_padded(text["attention_mask"])
+        fused = self.fusion(gather_with_grad(img.tokens)[pairs.image_index], input_ids=ids_w[pairs.text_index],
+                            attention_mask=mask_w[pairs.text_index])
         l_itm = itm_loss(self.itm_head(fused), pairs.labels.to(images.device))
-        masked, labels = mask_tokens(ids, self.mask_spec, self.mlm_prob, attention_mask=mask)
-        l_mlm = mlm_loss(self.mlm_head(self.fusion(img.tokens, input_ids=masked, attention_mask=mask)), labels)
+        masked, labels = mask_tokens(ids_w, self.mask_spec, self.mlm_prob, generator=gen, attention_mask=mask_w)
+        own = slice(off, off + len(reports))
+        fused_mlm, labels = self.fusion(img.tokens, input_ids=masked[own], attention_mask=mask_w[own]).tokens, labels[own]
+        chosen = labels != -100                   # vocabulary logits only where a token was masked: same loss, ~7x less work
+        l_mlm = mlm_loss(self.mlm_head(fused_mlm[chosen]), labels[chosen])
         if update: self.image_queue.enqueue(img_m, groups); self.text_queue.enqueue(txt_m, groups)
         losses = {"itc": l_itc, "itm": l_itm, "mlm": l_mlm}
         return {**losses, "loss": sum(self.weights[k] * v for k, v in losses.items())}
@@ -157,7 +171,7 @@ class BlipMethod(RetrievalModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out = self.compute_losses(batch)
         n = len(batch["report"])
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, batch_size=n)
+        self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, batch_size=n, sync_dist=True)   # mean over ranks
         self.log("train/temperature", self.temperature.temperature, batch_size=n)
         return out["loss"]
 

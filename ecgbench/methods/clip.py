@@ -14,7 +14,7 @@ from pydantic import Field
 
 from ..core import data_home
 from ..losses import LearnableTemperature, clip_loss, uni_modal_alignment
-from ..models.text import TextEmbeddingCache, TextEncoder
+from ..models.text import LexicalFeatures, TextEmbeddingCache, TextEncoder
 from .base import RetrievalModule
 from ..train.config import RunConfig
 from ..train.registry import build_text_encoder, encode_ecg, encoder_from_config
@@ -31,6 +31,7 @@ class ClipConfig(RunConfig):
     uma_dropout: float = Field(0.1, ge=0, lt=1, description="dropout of the two uni-modal views")
     init_temperature: float = Field(0.07, gt=0, description="initial softmax temperature (learnable)")
     text_head: Literal["linear", "mlp"] = Field("linear", description="text projection: linear, or a 2-layer MLP (lets a frozen text encoder's features adapt)")
+    text_lexical: bool = Field(False, description="concatenate TF-IDF word 1-2-gram features of the report (fitted on the training reports, `models.text.LexicalFeatures`) to the text encoder's features")
 
 # %% ../../nbs/52_methods.clip.ipynb #1529ed87
 class ClipMethod(RetrievalModule):
@@ -39,12 +40,13 @@ class ClipMethod(RetrievalModule):
                  freeze_text: bool = False, uma_weight: float = 0.0, uma_dropout: float = 0.1,
                  init_temperature: float = 0.07, lr: float = 1e-3, weight_decay: float = 0.05,
                  warmup_steps: int = 0, seed: int = 0, augment: dict | None = None, text_cache_dir: str | None = None,
-                 text_head: str = "linear"):
+                 text_head: str = "linear", lexical: LexicalFeatures | None = None):
         super().__init__(lr, weight_decay, warmup_steps, seed, augment)
-        self.save_hyperparameters(ignore=["ecg_encoder", "text_encoder"])
+        self.save_hyperparameters(ignore=["ecg_encoder", "text_encoder", "lexical"])
         self.ecg_encoder, self.freeze_text, self.uma_weight = ecg_encoder, freeze_text, uma_weight
         self.ecg_proj = nn.Linear(ecg_encoder.out_dim, embed_dim)
-        d = text_encoder.out_dim
+        self.lexical = lexical                                  # refitted from the training reports, not saved
+        d = text_encoder.out_dim + (lexical.out_dim if lexical is not None else 0)
         self.text_proj = (nn.Linear(d, embed_dim) if text_head == "linear" else
                           nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, embed_dim)))
         if freeze_text:
@@ -60,19 +62,26 @@ class ClipMethod(RetrievalModule):
     def from_config(cls, cfg: ClipConfig, dm) -> "ClipMethod":
         "Build from a checked `ClipConfig` and the (set-up) data module."
         text = build_text_encoder(cfg.text_encoder, dm.train_reports, seed=cfg.seed, pooling=cfg.text_pooling,
-                                  freeze_layers=cfg.freeze_text_layers)
+                                  freeze_layers=cfg.freeze_text_layers, max_length=cfg.text_max_length)
         cache = (cfg.cache_dir and f"{cfg.cache_dir}/text") or str(data_home() / "cache" / "text")
         return cls(encoder_from_config(cfg, dm), text, embed_dim=cfg.embed_dim, freeze_text=cfg.freeze_text,
                    uma_weight=cfg.uma_weight, uma_dropout=cfg.uma_dropout, init_temperature=cfg.init_temperature,
                    lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, seed=cfg.seed,
-                   augment=cfg.augment, text_cache_dir=cache if cfg.freeze_text else None, text_head=cfg.text_head)
+                   augment=cfg.augment, text_cache_dir=cache if cfg.freeze_text else None, text_head=cfg.text_head,
+                   lexical=LexicalFeatures(dm.train_reports) if cfg.text_lexical else None)
 
-    def text_features(self, reports: Sequence[str]) -> torch.Tensor:
-        "Pooled text features `(B, D_text)`: from the cache when the text encoder is frozen."
+    def encoder_features(self, reports: Sequence[str]) -> torch.Tensor:
+        "Pooled features `(B, D)` of the text encoder: from the cache when it is frozen."
         if not self.freeze_text: return self.text_encoder(list(reports)).pooled
         enc = self.text_cache.encoder
         if next(enc.parameters()).device != self.device: enc.to(self.device)
         return self.text_cache(list(reports)).to(self.device)
+
+    def text_features(self, reports: Sequence[str]) -> torch.Tensor:
+        "What the text projection sees: the encoder's features, with the TF-IDF features appended when `lexical` is set."
+        f = self.encoder_features(reports)
+        if self.lexical is None: return f
+        return torch.cat([f, self.lexical(reports).to(device=f.device, dtype=f.dtype)], 1)
 
     def embed_ecg(self, batch: dict) -> torch.Tensor:
         return F.normalize(self.ecg_proj(encode_ecg(self.ecg_encoder, batch)), dim=-1)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/31_models.text.ipynb #6f648964
 from __future__ import annotations
-import hashlib, inspect, os
+import hashlib, inspect, os, socket, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -20,7 +20,8 @@ from ..core import fingerprint
 
 # %% auto #0
 __all__ = ['BERT_SPECIAL_TOKENS', 'POOLINGS', 'train_wordpiece', 'tiny_bert_config', 'TextEncoding', 'masked_mean', 'TextEncoder',
-           'default_text_model_path', 'default_text_encoder', 'weights_fingerprint', 'TextEmbeddingCache']
+           'default_text_model_path', 'default_text_encoder', 'weights_fingerprint', 'TextEmbeddingCache',
+           'LexicalFeatures']
 
 # %% ../../nbs/31_models.text.ipynb #cb6c9737
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -180,19 +181,40 @@ def weights_fingerprint(module: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 class TextEmbeddingCache:
-    "Pooled embeddings of a frozen `TextEncoder`, computed once per unique text (in memory, and on disk with `cache_dir`)."
+    """Pooled embeddings of a frozen `TextEncoder`, computed once per unique text: in memory, and with `cache_dir`
+    in one store per model (`text-emb-<model fingerprint>.npz`: the texts and their vectors), loaded on first use
+    and rewritten atomically when new texts were encoded, so later runs and other processes skip the encoder."""
     def __init__(self, encoder: TextEncoder, cache_dir: str | os.PathLike | None = None, batch_size: int = 64):
         self.encoder, self.batch_size = encoder.eval(), batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.model_id = {"name": encoder.name, "weights": weights_fingerprint(encoder.model),
                          "pooling": encoder.pooling, "max_length": encoder.max_length}
         self._mem: dict[str, np.ndarray] = {}
+        self._loaded = False
         self.n_encoded = 0  # texts actually run through the model
 
-    def path_for(self, texts: Sequence[str]) -> Path | None:
-        "The `.npy` file holding the embeddings of `texts` (unique, in order), or None without `cache_dir`."
-        if self.cache_dir is None: return None
-        return self.cache_dir / f"text-emb-{fingerprint({**self.model_id, 'texts': list(texts)})}.npy"
+    @property
+    def path(self) -> Path | None:
+        "The store of this model's embeddings, or None without `cache_dir`."
+        return None if self.cache_dir is None else self.cache_dir / f"text-emb-{fingerprint(self.model_id)}.npz"
+
+    def _load(self) -> None:
+        self._loaded = True
+        if self.path is None or not self.path.exists(): return
+        try:
+            with np.load(self.path, allow_pickle=False) as z: texts, vecs = z["texts"], z["vecs"]
+        except Exception as e:                            # a damaged store is rebuilt, never trusted
+            warnings.warn(f"{self.path}: unreadable text-embedding cache ({e}); it will be rebuilt"); return
+        if len(texts) != len(vecs) or vecs.ndim != 2 or vecs.shape[1] != self.encoder.out_dim:
+            warnings.warn(f"{self.path}: {len(texts)} texts but vectors of shape {vecs.shape}; it will be rebuilt"); return
+        for t, v in zip(texts.tolist(), vecs): self._mem.setdefault(t, v)
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.stem}.{socket.gethostname()}.{os.getpid()}.tmp.npz")
+        texts = list(self._mem)
+        np.savez(tmp, texts=np.array(texts, dtype=str), vecs=np.stack([self._mem[t] for t in texts]).astype(np.float32))
+        os.replace(tmp, self.path)                        # atomic: readers see the old or the new store, never half
 
     @torch.no_grad()
     def _encode(self, texts: list[str]) -> None:
@@ -204,15 +226,29 @@ class TextEmbeddingCache:
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         "Embeddings (N, D) float32 of `texts`, in order; repeated texts are encoded once."
         texts = [str(t) for t in texts]
-        uniq = list(dict.fromkeys(texts))
-        path = self.path_for(uniq)
-        if path is not None and path.exists() and any(t not in self._mem for t in uniq):
-            arr = np.load(path)
-            if arr.shape[0] != len(uniq): raise ValueError(f"{path}: holds {arr.shape[0]} vectors for {len(uniq)} texts; delete it")
-            self._mem.update(zip(uniq, arr))
-        missing = [t for t in uniq if t not in self._mem]
-        if missing: self._encode(missing)
-        if path is not None and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, np.stack([self._mem[t] for t in uniq]))
+        if not self._loaded: self._load()
+        missing = [t for t in dict.fromkeys(texts) if t not in self._mem]
+        if missing:
+            self._encode(missing)
+            if self.path is not None: self._save()
         return torch.from_numpy(np.stack([self._mem[t] for t in texts])) if texts else torch.empty(0, self.encoder.out_dim)
+
+    def warm(self, texts: Sequence[str]) -> "TextEmbeddingCache":
+        "Encode every text of `texts` not cached yet, in one pass (e.g. all training reports before the first epoch)."
+        self(list(dict.fromkeys(str(t) for t in texts))); return self
+
+# %% ../../nbs/31_models.text.ipynb #866afd67
+class LexicalFeatures:
+    "TF-IDF of word n-grams fitted on `train_reports`; calling it on texts gives dense float32 features (N, out_dim)."
+    def __init__(self, train_reports: Sequence[str], ngram_range: tuple[int, int] = (1, 2), min_df: int = 2):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        train_reports = [str(t) for t in train_reports]
+        if not train_reports: raise ValueError("LexicalFeatures needs the training reports to fit its vocabulary: none given")
+        self.vectorizer = TfidfVectorizer(ngram_range=tuple(ngram_range), min_df=min_df, sublinear_tf=True)
+        self.vectorizer.fit(train_reports)
+
+    @property
+    def out_dim(self) -> int: return len(self.vectorizer.vocabulary_)
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        return torch.from_numpy(self.vectorizer.transform([str(t) for t in texts]).toarray().astype(np.float32))
