@@ -40,12 +40,22 @@ class DataError(ECGBenchError, ValueError):
 # %% ../nbs/00_core.ipynb #a825241f
 @dataclass
 class LoadReport:
-    "What a batch load did: ids loaded, ids missing, ids skipped by reason (with one example message each)."
+    """What a batch load did: ids loaded, ids missing, ids skipped by reason, and ids *flagged* by reason
+    (loaded but implausible, e.g. a flat lead: kept or dropped as the caller chooses), one example message each."""
     source: str = ""
     loaded: list = field(default_factory=list)
     missing: list = field(default_factory=list)
     skipped: dict = field(default_factory=dict)
     examples: dict = field(default_factory=dict)
+    flagged: dict = field(default_factory=dict)
+
+    def flag(self, item, reason: str, message: str = "") -> None:
+        "Count `item` as flagged for `reason` (it stays loaded unless the caller drops flagged records)."
+        self.flagged.setdefault(reason, []).append(item)
+        self.examples.setdefault(f"flag:{reason}", message)
+
+    @property
+    def n_flagged(self) -> int: return len({i for v in self.flagged.values() for i in v})
 
     def skip(self, item, reason: str, message: str = "") -> None:
         "Count `item` as skipped for `reason` (a missing file goes to `missing`)."
@@ -60,12 +70,15 @@ class LoadReport:
         "Counts and example messages as a JSON-able dict."
         return {"source": self.source, "n_loaded": len(self.loaded), "n_missing": len(self.missing),
                 "n_skipped": self.n_skipped, "skipped": {k: len(v) for k, v in self.skipped.items()},
+                "n_flagged": self.n_flagged, "flagged": {k: len(v) for k, v in self.flagged.items()},
                 "examples": dict(self.examples)}
 
     def __str__(self) -> str:
         lines = [f"{self.source}: {len(self.loaded)} loaded, {len(self.missing)} missing, {self.n_skipped} skipped"]
         for reason, ids in sorted(self.skipped.items()) + ([("missing", self.missing)] if self.missing else []):
             lines.append(f"  {reason}: {len(ids)} (e.g. {self.examples.get(reason, ids[0])})")
+        for reason, ids in sorted(self.flagged.items()):
+            lines.append(f"  flagged {reason}: {len(ids)} (e.g. {self.examples.get(f'flag:{reason}', ids[0])})")
         return "\n".join(lines)
 
 # %% ../nbs/00_core.ipynb #7c53ce33
