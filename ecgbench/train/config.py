@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..core import ECGBenchError
 
@@ -33,7 +33,16 @@ def _unknown_key_error(key: str, valid, where: str) -> ConfigError:
 
 # %% ../../nbs/45_train.config.ipynb #3c1b7f21
 class _TypedLoader(yaml.SafeLoader):
-    "SafeLoader that also reads YAML 1.2 floats such as `1e-4` (no dot) as floats."
+    "SafeLoader that also reads YAML 1.2 floats such as `1e-4` (no dot) as floats, and refuses duplicate keys."
+    def construct_mapping(self, node, deep: bool = False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} (first on line {seen[key] + 1}; "
+                                                        "YAML would silently keep the last one)", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 _FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
 _TypedLoader.yaml_implicit_resolvers = {k: [(t, r) for t, r in v if t != "tag:yaml.org,2002:float"]
@@ -54,6 +63,13 @@ def read_yaml(path: str | Path) -> Any:
     return typed_yaml_load(path.read_text(), path)
 
 # %% ../../nbs/45_train.config.ipynb #09fd6b39
+def _registered(value: str, names, what: str) -> str:
+    "`value` if it is one of `names`, else a ValueError naming the closest one and all of them."
+    names = list(names)
+    if value in names: return value
+    near = closest_key(value, names)
+    raise ValueError(f"unknown {what} {value!r}" + (f"; did you mean {near!r}?" if near else "") + f" (one of: {', '.join(names)})")
+
 class Folds(BaseModel):
     "Which PTB-XL-style folds (1–10) make each split."
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -62,6 +78,18 @@ class Folds(BaseModel):
     test: list[int] = Field(description="folds of the test split")
 
     def as_dict(self) -> dict: return {k: tuple(v) for k, v in self.model_dump().items()}
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "Folds":
+        "Folds are numbered from 1, and no fold may serve two splits (its records would leak into evaluation)."
+        seen: dict[int, str] = {}
+        for split in ("train", "val", "test"):
+            for f in getattr(self, split):
+                if f < 1: raise ValueError(f"fold {f} in {split}: folds are numbered from 1")
+                if seen.get(f, split) != split:
+                    raise ValueError(f"fold {f} is in both {seen[f]} and {split}: splits must not share records")
+                seen[f] = split
+        return self
 
 class RunConfig(BaseModel):
     "Settings shared by every method. A method's notebook subclasses this with its own fields."
@@ -116,6 +144,32 @@ class RunConfig(BaseModel):
     log_every_n_steps: int | None = Field(None, ge=1, description="log training metrics every n steps (None: up to 50, at least a few per epoch)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
 
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, v: str) -> str:
+        from ecgbench.train.sources import SOURCES
+        return _registered(v, SOURCES, "source")
+
+    @field_validator("pipeline")
+    @classmethod
+    def _known_pipeline(cls, v):
+        from ecgbench.train.sources import PIPELINES
+        return _registered(v, list(dict.fromkeys([*PIPELINES, "none"])), "pipeline") if isinstance(v, str) else v
+
+    @field_validator("input")
+    @classmethod
+    def _known_input(cls, v: str) -> str:
+        from ecgbench.layouts import LAYOUTS
+        return _registered(v, ["signal", *LAYOUTS], "input")
+
+    @model_validator(mode="after")
+    def _folds_of_source(self) -> "RunConfig":
+        "PTB-XL's strat_fold runs from 1 to 10: a fold beyond would silently give an empty split."
+        if self.source == "ptbxl" and self.folds is not None:
+            bad = sorted({f for v in self.folds.as_dict().values() for f in v if f > 10})
+            if bad: raise ValueError(f"PTB-XL has strat_folds 1-10, got fold(s) {bad}")
+        return self
+
     def to_dict(self) -> dict:
         "Plain JSON/YAML-able dict of every setting (defaults included): what is saved beside a run's metrics."
         return self.model_dump(mode="json")
@@ -168,7 +222,9 @@ def load_config(config: str | Path | dict | BaseModel | None = None, overrides: 
     if isinstance(config, BaseModel): config = config.model_dump()
     if config is None: d, where = {}, where or "config"
     elif isinstance(config, dict): d, where = dict(config), where or "config"
-    else: d, where = read_yaml(config) or {}, where or str(config)
+    else:
+        d, where = read_yaml(config), where or str(config)
+        if d is None: raise ConfigError(f"{where}: the config file is empty; it needs at least `method:` and `source:`")
     if not isinstance(d, dict): raise ConfigError(f"{where}: a config is a mapping of settings, got {type(d).__name__}")
     d = merge(d, overrides or {})
     method = d.get("method", RunConfig.model_fields["method"].default)
