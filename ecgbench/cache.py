@@ -4,10 +4,11 @@
 
 # %% ../nbs/15_cache.ipynb #5f5320f2
 from __future__ import annotations
-import errno, functools, hashlib, importlib.util, json, math, multiprocessing as mp, os, re, secrets, shutil, socket, time
+import errno, functools, hashlib, importlib.util, json, math, multiprocessing as mp, os, re, secrets, shutil, socket, time, warnings
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -15,17 +16,21 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .core import DataError, LoadReport, data_home, fingerprint
+from .data.checks import check_signal
 from .data.records import read_header, read_record
 from .data import ptbxl
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'CODE_MODULES', 'LOCK_TIMEOUT', 'code_fingerprint', 'code_version', 'cache_key', 'SignalCache',
-           'load_signals', 'load_ptbxl']
+__all__ = ['FORMAT_VERSION', 'CODE_MODULES', 'LOCK_TIMEOUT', 'LENGTH_TOLERANCE', 'HEADER_SAMPLE', 'BLOCK', 'SAMPLE_BLOCKS',
+           'HEARTBEAT_S', 'STALE_AFTER', 'code_fingerprint', 'code_version', 'cache_key', 'SignalCache',
+           'write_manifest', 'verify', 'build_once', 'load_signals', 'load_ptbxl']
 
 # %% ../nbs/15_cache.ipynb #724b964c
-FORMAT_VERSION = 2          # 2: float32 for raw signals too; code version in the key; locked builds
-CODE_MODULES = ("ecgbench.data.records", "ecgbench.preprocess.signal", "ecgbench.cache")
+FORMAT_VERSION = 3          # 3: checks + flags, expected length from the request, manifest, ctime+inode in the key
+CODE_MODULES = ("ecgbench.data.records", "ecgbench.data.checks", "ecgbench.preprocess.signal", "ecgbench.cache")
 LOCK_TIMEOUT = 6 * 3600     # seconds a load waits for another process that is building the same cache
+LENGTH_TOLERANCE = 0.02     # records within 2 % (>= 1 sample) of the expected length are cropped/padded and flagged
+HEADER_SAMPLE = 501         # headers read (evenly spread over the request) to find the majority length and rate
 
 @functools.lru_cache(maxsize=None)
 def code_fingerprint() -> str:
@@ -41,22 +46,24 @@ def code_version() -> dict:
     return {"package": __version__, "format": FORMAT_VERSION, "code": code_fingerprint()}
 
 # %% ../nbs/15_cache.ipynb #86309271
-def _stat(p: Path):
-    try: s = os.stat(p); return [s.st_size, s.st_mtime_ns]
+def _stat(p):
+    try: s = os.stat(p); return [s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino]
     except FileNotFoundError: return None
 
 def _file_stats(paths: Sequence[Path]) -> list:
-    "Size and mtime of each record's `.hea` and signal file (`.dat` or `.mat`); None where absent."
+    "Size, mtime, ctime and inode of each record's `.hea` and signal file (`.dat` or `.mat`); None where absent."
     out = []
     for p in paths:
         s = str(p)
         out.append([s, _stat(s + ".hea"), _stat(s + ".dat") or _stat(s + ".mat")])
     return out
 
-def cache_key(paths: Sequence[Path], ids: Sequence, *, rate, pipeline=None, stats: list | None = None) -> str:
-    "Fingerprint of (ids, sorted files with size+mtime, rate, pipeline config, `code_version()`)."
+def cache_key(paths: Sequence[Path], ids: Sequence, *, rate, pipeline=None, stats: list | None = None,
+              n_samples: int | None = None, drop_flagged: bool = False) -> str:
+    "Fingerprint of (ids, sorted files with size+mtime+ctime+inode, rate, n_samples, drop_flagged, pipeline config, `code_version()`)."
     stats = _file_stats(paths) if stats is None else stats
     return fingerprint({"ids": [str(i) for i in ids], "files": sorted(stats, key=lambda s: s[0]), "rate": rate,
+                        "n_samples": n_samples, "drop_flagged": bool(drop_flagged),
                         "pipeline": pipeline.config() if pipeline is not None else None, "version": code_version()})
 
 # %% ../nbs/15_cache.ipynb #de246a9c
@@ -90,37 +97,53 @@ class SignalCache:
         return np.asarray(self._data[self._rows] if not contiguous else self._data, dtype=dtype)
 
 def _report_to_dict(r: LoadReport) -> dict:
-    return {"source": r.source, "loaded": r.loaded, "missing": r.missing, "skipped": r.skipped, "examples": r.examples}
+    return {"source": r.source, "loaded": r.loaded, "missing": r.missing, "skipped": r.skipped, "examples": r.examples,
+            "flagged": r.flagged}
 
 def _report_from_dict(d: dict) -> LoadReport:
-    return LoadReport(d["source"], d["loaded"], d["missing"], d["skipped"], d["examples"])
+    return LoadReport(d["source"], d["loaded"], d["missing"], d["skipped"], d["examples"], d.get("flagged", {}))
 
 # %% ../nbs/15_cache.ipynb #034cd86c
-def _one(path: str, rate, pipeline) -> tuple[np.ndarray, float]:
-    "Record `path` as float32, raw or through `pipeline`, with its sampling rate; raises DataError."
+def _one(path: str, rate, pipeline) -> tuple[np.ndarray, float, list]:
+    "Record `path` as float32, raw or through `pipeline`, its sampling rate and its flags `[(reason, message)]`; raises DataError."
+    x = read_record(path, rate=rate, allow_nonfinite=pipeline is not None)
     fs = rate if rate is not None else read_header(path).fs
-    if pipeline is None: return read_record(path, rate=rate).astype(np.float32), fs
-    y, fs_out = pipeline(read_record(path, rate=rate, allow_nonfinite=True), fs)
+    flags = check_signal(x, fs, path, allow_nonfinite=pipeline is not None, messages=True)
+    if pipeline is None: return x.astype(np.float32), fs, flags
+    y, fs_out = pipeline(x, fs)
     y = np.asarray(y, dtype=np.float32)
     if not np.isfinite(y).all():
         raise DataError(path, "pipeline output has NaN/Inf values", "add a NaN-repair step to the pipeline", reason="nonfinite")
-    return y, fs_out
+    return y, fs_out, flags
 
-def _fill(signals: str, jobs: list, rate, pipeline, fs: float) -> list:
-    "Read `jobs` [(row, path)] into the memmapped `signals` file; returns [(row, reason|None, message)]."
+def _fit_length(y: np.ndarray, n: int, path: str, how: str) -> tuple[np.ndarray, list]:
+    "`y` cropped/padded to `n` samples if within `LENGTH_TOLERANCE` (flagged `length_adjusted`); else DataError `length`."
+    m = len(y)
+    if m == n: return y, []
+    tol = max(1, int(LENGTH_TOLERANCE * n))
+    if abs(m - n) > tol:
+        raise DataError(path, f"{m} samples, expected {n} ({how}); more than {tol} samples off",
+                        "pass n_samples=..., or crop/pad to one length in the pipeline", reason="length")
+    y = y[:n] if m > n else np.concatenate([y, np.repeat(y[-1:], n - m, axis=0)])
+    return y, [("length_adjusted", f"{path}: {m} samples, {'cropped' if m > n else 'padded'} to {n} ({how})")]
+
+def _fill(signals: str, jobs: list, rate, pipeline, fs: float, how: str = "") -> list:
+    "Read `jobs` [(row, path)] into the memmapped `signals` file; returns [(row, reason|None, message, flags)]."
     out, arr = [], np.load(signals, mmap_mode="r+")
     for row, path in jobs:
         try:
-            y, fs_out = _one(path, rate, pipeline)
-            if y.shape != arr.shape[1:]:
-                raise DataError(path, f"signal shape {y.shape}, expected {arr.shape[1:]} like the first record",
-                                "crop/pad to a fixed length (in the pipeline)", reason="shape")
+            y, fs_out, flags = _one(path, rate, pipeline)
+            if y.ndim != 2 or y.shape[1:] != arr.shape[2:]:
+                raise DataError(path, f"signal shape {y.shape}, expected (samples, {arr.shape[2]})",
+                                "keep 12 leads in the pipeline", reason="shape")
             if fs_out != fs:
-                raise DataError(path, f"sampling rate {fs_out:g} Hz, expected {fs:g} Hz like the first record",
+                raise DataError(path, f"sampling rate {fs_out:g} Hz, expected {fs:g} Hz ({how})",
                                 "resample to one rate (pass rate=... or resample in the pipeline)", reason="rate")
+            y, more = _fit_length(y, arr.shape[1], path, how)
             arr[row] = y
-            out.append((row, None, ""))
-        except DataError as e: out.append((row, e.reason, str(e)))
+            out.append((row, None, "", flags + more))
+        except DataError as e: out.append((row, e.reason, str(e), []))
+        _beat()
     del arr  # the pages reach the file through the OS cache; the builder fsyncs the file once, before the rename
     return out
 
@@ -130,25 +153,40 @@ def _init_worker(pipeline) -> None:
     global _PIPELINE
     _PIPELINE = pipeline
 
-def _fill_worker(signals: str, jobs: list, rate, fs: float) -> list: return _fill(signals, jobs, rate, _PIPELINE, fs)
+def _fill_worker(signals: str, jobs: list, rate, fs: float, how: str = "") -> list: return _fill(signals, jobs, rate, _PIPELINE, fs, how)
 
 # %% ../nbs/15_cache.ipynb #1ff23fd1
 def _n_jobs(n_jobs: int | None) -> int:
     return max(1, n_jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
-def _run_jobs(signals: Path, jobs: list, rate, pipeline, fs, n_jobs: int, progress: bool, desc: str) -> list:
+def _expected(paths: list, rate, n_samples: int | None) -> tuple[int, float | None, str, list]:
+    "Expected raw length and rate of the request: `n_samples`/`rate` if given, else the header majority; and the paths having it."
+    pick = sorted(set(np.linspace(0, len(paths) - 1, min(len(paths), HEADER_SAMPLE)).round().astype(int).tolist())) if paths else []
+    heads = []
+    for k in pick:
+        try: h = read_header(paths[k]); heads.append((paths[k], h.sig_len, h.fs))
+        except DataError: pass
+        _beat()
+    cands = [h for h in heads if rate is None or h[2] == rate] or heads
+    if not cands: return (n_samples or 0), rate, "no readable header", []
+    (n_maj, fs_maj), count = Counter((h[1], h[2]) for h in cands).most_common(1)[0]
+    n = n_samples if n_samples is not None else n_maj
+    how = f"n_samples={n_samples}" if n_samples is not None else f"the length of {count} of {len(cands)} sampled headers"
+    return int(n or 0), (rate if rate is not None else fs_maj), how, [p for p, l, f in cands if (l, f) == (n_maj, fs_maj)]
+
+def _run_jobs(signals: Path, jobs: list, rate, pipeline, fs, n_jobs: int, progress: bool, desc: str, how: str = "") -> list:
     "Fill the memmap from `jobs` in `n_jobs` processes (chunked), with a progress bar."
     bar = tqdm(total=len(jobs), disable=not progress, desc=desc, unit="rec", smoothing=0.05)
     if n_jobs == 1 or len(jobs) < 64:
-        res = _fill(str(signals), jobs, rate, pipeline, fs); bar.update(len(jobs)); bar.close(); return res
+        res = _fill(str(signals), jobs, rate, pipeline, fs, how); bar.update(len(jobs)); bar.close(); return res
     size = max(16, min(512, math.ceil(len(jobs) / (n_jobs * 8))))
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     res = []
     with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker, initargs=(pipeline,)) as ex:
-        futs = [ex.submit(_fill_worker, str(signals), jobs[i:i + size], rate, fs) for i in range(0, len(jobs), size)]
+        futs = [ex.submit(_fill_worker, str(signals), jobs[i:i + size], rate, fs, how) for i in range(0, len(jobs), size)]
         try:
             for f in as_completed(futs):
-                r = f.result(); res += r; bar.update(len(r))
+                r = f.result(); res += r; bar.update(len(r)); _beat()
         except BaseException:                     # a worker failed (or Ctrl-C): drop the queued chunks
             ex.shutdown(wait=True, cancel_futures=True); bar.close(); raise
     bar.close()
@@ -161,40 +199,97 @@ def _fsync(path: Path) -> None:
     except OSError: pass                          # some filesystems refuse fsync on a folder
     finally: os.close(fd)
 
-def _build(folder: Path, key: str, ids: list, stats: list, rate, pipeline, n_jobs: int, progress: bool, source: str) -> None:
-    "Cold load into `folder` (a temporary folder): signals.npy, ids.npy, rows.npy, then meta.json last."
+def _build(folder: Path, key: str, ids: list, stats: list, rate, pipeline, n_jobs: int, progress: bool, source: str,
+           n_samples: int | None = None, drop_flagged: bool = False) -> None:
+    "Cold load into `folder` (a temporary folder): signals.npy, ids.npy, rows.npy, then meta.json."
     t0, report = time.perf_counter(), LoadReport(source or "load_signals")
     todo = []                                     # (id, path) of records whose header exists
     for i, (path, hea, _) in zip(ids, stats):
         if hea is None: report.skip(i, "missing", f"{path}.hea: header file not found")
         else: todo.append((i, path))
-    first = fs = None
-    while todo and first is None:                 # the first good record fixes shape and rate
-        try: first, fs = _one(todo[0][1], rate, pipeline)
-        except DataError as e: report.skip(todo.pop(0)[0], e.reason, str(e))
+    n, fs, how, typical = _expected([p for _, p in todo], rate, n_samples)
+    shape = (n, 12)
+    if pipeline is not None:                      # the output of a record of the expected length and rate defines the shape
+        shape, fs, found = (0, 12), None, None
+        for p in dict.fromkeys(typical + [p for _, p in todo]):
+            try: y, fs, _ = _one(p, rate, pipeline); shape, found = y.shape, p; break
+            except DataError: pass
+        how = f"the pipeline's output for {found}, a record of the majority length" if found else "no record could be read"
     signals = folder / "signals.npy"
-    arr = np.lib.format.open_memmap(signals, mode="w+", dtype=np.float32,
-                                    shape=(len(todo), *(first.shape if first is not None else (0, 12))))
-    if first is not None: arr[0] = first
+    arr = np.lib.format.open_memmap(signals, mode="w+", dtype=np.float32, shape=(len(todo), *shape))
     del arr
-    jobs = [(pos, path) for pos, (_, path) in enumerate(todo)][1:]
-    status = {0: (None, "")} if todo else {}
-    status.update({r: (reason, msg) for r, reason, msg in _run_jobs(signals, jobs, rate, pipeline, fs, n_jobs, progress, source or "loading")})
+    jobs = [(pos, path) for pos, (_, path) in enumerate(todo)]
+    status = {r: rest for r, *rest in _run_jobs(signals, jobs, rate, pipeline, fs, n_jobs, progress, source or "loading", how)}
     rows = []
     for pos, (i, _) in enumerate(todo):
-        reason, msg = status[pos]
-        if reason is None: rows.append(pos); report.loaded.append(i)
-        else: report.skip(i, reason, msg)
+        reason, msg, flags = status[pos]
+        if reason is not None: report.skip(i, reason, msg); continue
+        for fr, fm in flags: report.flag(i, fr, fm)
+        if flags and drop_flagged:
+            report.skip(i, "flagged", f"{flags[0][1]} (dropped: drop_flagged=True)"); continue
+        rows.append(pos); report.loaded.append(i)
     np.save(folder / "ids.npy", np.asarray(report.loaded))
     np.save(folder / "rows.npy", np.asarray(rows, dtype=np.int64))
     for f in ("signals.npy", "ids.npy", "rows.npy"): _fsync(folder / f)
     meta = {"key": key, "version": FORMAT_VERSION, "code": code_version(), "rate": rate, "fs": fs, "source": source,
+            "n_samples": n_samples, "expected": {"shape": list(shape), "how": how}, "drop_flagged": bool(drop_flagged),
             "pipeline": pipeline.config() if pipeline is not None else None, "built_by": {"host": _host(), "pid": os.getpid()},
             "report": _report_to_dict(report), "seconds": round(time.perf_counter() - t0, 3)}
     (folder / "meta.json").write_text(json.dumps(meta, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
-    _fsync(folder / "meta.json"); _fsync(folder)
+    _fsync(folder / "meta.json")
 
 # %% ../nbs/15_cache.ipynb #adfc7a30
+BLOCK = 1 << 20          # bytes per hashed block
+SAMPLE_BLOCKS = 16       # blocks hashed on every open (first, last and evenly in between)
+
+def _blocks(size: int) -> list[int]:
+    nb = max(1, math.ceil(size / BLOCK))
+    return sorted(set(np.linspace(0, nb - 1, min(nb, SAMPLE_BLOCKS)).round().astype(int).tolist()))
+
+def _hash(path: Path, blocks: list[int] | None = None) -> str:
+    "SHA-256 of the whole file, or of `blocks` (each prefixed by its index)."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        if blocks is None:
+            while b := f.read(BLOCK): h.update(b); _beat()
+        else:
+            for k in blocks: f.seek(k * BLOCK); h.update(k.to_bytes(8, "little")); h.update(f.read(BLOCK))
+    return h.hexdigest()
+
+def write_manifest(folder: Path) -> dict:
+    "Write `folder/manifest.json` (size, mtime, full and sampled SHA-256 of every other file); the build's last file."
+    files = {}
+    for p in sorted(folder.iterdir()):
+        if p.name in ("manifest.json", "heartbeat") or not p.is_file(): continue
+        st = p.stat()
+        files[p.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _hash(p), "sample": _hash(p, _blocks(st.st_size))}
+    man = {"version": 1, "block": BLOCK, "files": files}
+    (folder / "manifest.json").write_text(json.dumps(man, indent=0))
+    _fsync(folder / "manifest.json")
+    return man
+
+def verify(folder: Path, full: bool = False) -> str | None:
+    "None if `folder` matches its manifest; else what is wrong. `full=True` hashes every byte."
+    folder = Path(folder)
+    try: man = json.loads((folder / "manifest.json").read_text()); files = man["files"]
+    except (OSError, ValueError, KeyError, TypeError) as e: return f"manifest.json unreadable ({type(e).__name__}: {e})"
+    for name, f in files.items():
+        p = folder / name
+        try: st = p.stat()
+        except OSError: return f"{name} is missing"
+        if st.st_size != f["size"]: return f"{name} has {st.st_size} bytes, the manifest says {f['size']} (truncated or overwritten)"
+        try:
+            if _hash(p, _blocks(st.st_size)) != f["sample"]: return f"{name} differs from its checksum (sampled blocks)"
+            if (full or st.st_mtime_ns != f["mtime_ns"]) and _hash(p) != f["sha256"]: return f"{name} differs from its checksum"
+        except OSError as e: return f"{name} cannot be read ({e.strerror or e})"
+    return None
+
+def _complete(folder: Path) -> bool: return (folder / "manifest.json").is_file()
+
+# %% ../nbs/15_cache.ipynb #6020fadf
+HEARTBEAT_S = 10         # a build touches its heartbeat file at least this often (s)
+STALE_AFTER = 600        # another host's temporary folder silent this long (s) is abandoned
+
 def _host() -> str:
     "This machine's name as it appears in temporary folder names (only letters, digits, `_` and `.`)."
     return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
@@ -208,23 +303,62 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError): return True
     return True
 
+class _Heartbeat:
+    "Touches `folder/heartbeat` when `_beat()` is called and `HEARTBEAT_S` have passed (no thread: forks stay safe)."
+    def __init__(self, folder: Path): self.file, self.last = Path(folder) / "heartbeat", 0.0
+    def beat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= HEARTBEAT_S:
+            try: self.file.touch(); self.last = now
+            except OSError: pass
+    def __enter__(self):
+        global _HEARTBEAT
+        self.prev, _HEARTBEAT = _HEARTBEAT, self; self.beat(force=True); return self
+    def __exit__(self, *exc):
+        global _HEARTBEAT
+        _HEARTBEAT = self.prev
+        self.file.unlink(missing_ok=True)
+
+_HEARTBEAT: _Heartbeat | None = None
+def _beat() -> None:
+    "Called often during a build: keeps the running build's heartbeat fresh."
+    if _HEARTBEAT is not None: _HEARTBEAT.beat()
+
+def _fs_now(folder: Path) -> float:
+    "The current time on `folder`'s filesystem (the mtime of a file just created there), in seconds."
+    probe = folder / f".clock-{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
+    try: probe.touch(); return probe.stat().st_mtime
+    except OSError: return time.time()
+    finally: probe.unlink(missing_ok=True)
+
+def _last_beat(d: Path) -> float:
+    "Latest sign of life of a temporary folder: its heartbeat file's mtime, or the folder's own."
+    ts = []
+    for p in (d / "heartbeat", d):
+        try: ts.append(p.stat().st_mtime)
+        except OSError: pass
+    return max(ts, default=0.0)
+
 def _clean_stale(cache_dir: Path, key: str) -> list[Path]:
-    "Remove temporary folders of `key` left by dead processes of THIS host; other hosts' are never touched."
-    removed, prefix = [], f".tmp-{key}-"
+    "Remove abandoned temporary folders of `key`: this host's with a dead pid, other hosts' silent for `STALE_AFTER` s."
+    removed, prefix, now = [], f".tmp-{key}-", None
     for d in cache_dir.glob(prefix + "*"):
         parts = d.name[len(prefix):].rsplit("-", 2)  # host-pid-random
-        if len(parts) == 3 and parts[0] == _host() and parts[1].isdigit() and not _alive(int(parts[1])):
-            shutil.rmtree(d, ignore_errors=True); removed.append(d)
+        if len(parts) != 3 or not parts[1].isdigit(): continue
+        if parts[0] == _host(): stale = not _alive(int(parts[1]))
+        else:
+            if now is None: now = _fs_now(cache_dir)
+            stale = now - _last_beat(d) > STALE_AFTER
+        if stale: shutil.rmtree(d, ignore_errors=True); removed.append(d)
     return removed
 
-def _complete(folder: Path) -> bool: return (folder / "meta.json").is_file()
+# %% ../nbs/15_cache.ipynb #f02649db
+_HINT = ("set `cache_dir` in the run config (or pass cache_dir=<a writable folder>), or set the ECGBENCH_DATA "
+         "environment variable to a writable folder (caches go to $ECGBENCH_DATA/cache)")
 
-# %% ../nbs/15_cache.ipynb #6020fadf
 def _not_writable(cache_dir: Path, err: OSError | None = None) -> DataError:
     why = f" ({err.strerror})" if err is not None and err.strerror else ""
-    return DataError(cache_dir, f"the signal cache folder cannot be written{why}",
-                     "pass cache_dir=<a writable folder>, or set ECGBENCH_DATA to a writable folder (caches go to $ECGBENCH_DATA/cache)",
-                     reason="cache_not_writable")
+    return DataError(cache_dir, f"the cache folder cannot be written{why}", _HINT, reason="cache_not_writable")
 
 def _writable(cache_dir: Path) -> Path:
     "Create `cache_dir` if needed; a DataError saying what to do if it cannot be written."
@@ -235,47 +369,87 @@ def _writable(cache_dir: Path) -> Path:
 
 _DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
 
-# %% ../nbs/15_cache.ipynb #6f8c8eda
-def load_signals(paths: Sequence[str | os.PathLike], ids: Sequence, *, rate: int | None, pipeline=None, cache_dir: Path | None = None,
-                 n_jobs: int | None = None, progress: bool = True, source: str = "", lock_timeout: float | None = None) -> SignalCache:
-    "Load records `paths` (WFDB, no suffix) named `ids` into a cached float32 memmap; built once, reused while inputs and code are unchanged."
-    if len(paths) != len(ids): raise ValueError(f"{len(paths)} paths but {len(ids)} ids")
-    ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
-    if len(set(ids)) != len(ids): raise ValueError("ids must be unique")
-    cache_dir = Path(cache_dir) if cache_dir is not None else data_home() / "cache"
-    stats = _file_stats(paths)
-    key = cache_key(paths, ids, rate=rate, pipeline=pipeline, stats=stats)
-    final = cache_dir / key
-    if _complete(final): return SignalCache(final)
-    lock_path = _writable(cache_dir) / f"{key}.lock"
-    timeout = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+def _lock(cache_dir: Path, key: str, timeout: float) -> FileLock:
+    "The acquired build lock of `key`; TimeoutError / DataError (not writable) otherwise."
+    lock_path = cache_dir / f"{key}.lock"
     try:
-        lock = FileLock(str(lock_path), timeout=timeout); lock.acquire()
+        lock = FileLock(str(lock_path), timeout=timeout); lock.acquire(); return lock
     except Timeout as e:
         raise TimeoutError(f"{lock_path}: another process held this cache's build lock for over {timeout:g} s -> wait for it, "
                            "or, if no process is building it, delete the lock file") from e
     except OSError as e:
         if e.errno in _DENIED: raise _not_writable(cache_dir, e) from e
         raise
+
+def _open_checked(folder: Path, open_: Callable):
+    "`(open_(folder), None)` if the folder verifies and opens, else `(None, problem)`."
+    problem = verify(folder)
+    if problem is not None: return None, problem
+    try: return open_(folder), None
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as e: return None, f"cannot be opened ({type(e).__name__}: {e})"
+
+def build_once(cache_dir: Path, key: str, build: Callable[[Path], None], open_: Callable, *, what: str = "signal cache",
+               lock_timeout: float | None = None):
+    """`open_(cache_dir/key)`, built first by `build(tmp_folder)` if absent or damaged: verified, locked across
+    processes and nodes, atomic, abandoned temporary folders cleaned (see above)."""
+    cache_dir = Path(cache_dir); final = cache_dir / key
+    damaged = None
+    if _complete(final):
+        obj, damaged = _open_checked(final, open_)
+        if damaged is None: return obj
+    try: _writable(cache_dir)
+    except DataError as e:
+        if damaged is None: raise
+        raise DataError(final, f"the {what} is damaged ({damaged}) and its folder cannot be written to rebuild it",
+                        _HINT, reason="cache_not_writable") from e
+    if damaged is not None: warnings.warn(f"{final}: damaged {what} ({damaged}); rebuilding it", RuntimeWarning, stacklevel=3)
+    lock = _lock(cache_dir, key, LOCK_TIMEOUT if lock_timeout is None else lock_timeout)
     try:
-        if _complete(final): return SignalCache(final)    # built by another process or node while we waited
+        if _complete(final):                              # built or repaired by another process or node while we waited
+            obj, again = _open_checked(final, open_)
+            if again is None: return obj
+            if damaged is None: warnings.warn(f"{final}: damaged {what} ({again}); rebuilding it", RuntimeWarning, stacklevel=3)
         _clean_stale(cache_dir, key)
-        if final.exists(): shutil.rmtree(final)            # incomplete (no meta.json) and nobody builds it: we hold the lock
-        tmp = cache_dir / _tmp_name(key)
+        tmp, old = cache_dir / _tmp_name(key), None
         try: tmp.mkdir()
         except OSError as e:
             if e.errno in _DENIED: raise _not_writable(cache_dir, e) from e
             raise
         try:
-            _build(tmp, key, ids, stats, rate, pipeline, _n_jobs(n_jobs), progress, source)
+            with _Heartbeat(tmp): build(tmp)
+            write_manifest(tmp); _fsync(tmp)
+            if os.path.lexists(final):                    # incomplete or damaged, and nobody builds it: we hold the lock
+                old = cache_dir / _tmp_name(key); os.rename(final, old)
             os.rename(tmp, final)
             _fsync(cache_dir)
-        finally: shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None: shutil.rmtree(old, ignore_errors=True)
     finally: lock.release()
-    return SignalCache(final)
+    obj, problem = _open_checked(final, open_)
+    if problem is not None:
+        raise DataError(final, f"the freshly built {what} fails its own check: {problem}",
+                        "check the disk (full? failing?) and whether another program writes into the cache folder", reason="cache_damaged")
+    return obj
+
+# %% ../nbs/15_cache.ipynb #6f8c8eda
+def load_signals(paths: Sequence[str | os.PathLike], ids: Sequence, *, rate: int | None, pipeline=None, cache_dir: Path | None = None,
+                 n_jobs: int | None = None, progress: bool = True, source: str = "", lock_timeout: float | None = None,
+                 n_samples: int | None = None, drop_flagged: bool = False) -> SignalCache:
+    """Load records `paths` (WFDB, no suffix) named `ids` into a cached float32 memmap; built once, reused while inputs and code are unchanged.
+    `n_samples`: the expected raw length (default: the header majority); `drop_flagged`: leave out implausible records (default: keep, counted)."""
+    if len(paths) != len(ids): raise ValueError(f"{len(paths)} paths but {len(ids)} ids")
+    ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
+    if len(set(ids)) != len(ids): raise ValueError("ids must be unique")
+    cache_dir = Path(cache_dir) if cache_dir is not None else data_home() / "cache"
+    stats = _file_stats(paths)
+    key = cache_key(paths, ids, rate=rate, pipeline=pipeline, stats=stats, n_samples=n_samples, drop_flagged=drop_flagged)
+    def build(tmp: Path) -> None:
+        _build(tmp, key, ids, stats, rate, pipeline, _n_jobs(n_jobs), progress, source, n_samples=n_samples, drop_flagged=drop_flagged)
+    return build_once(cache_dir, key, build, SignalCache, what="signal cache", lock_timeout=lock_timeout)
 
 def load_ptbxl(root, rate: int = 100, ecg_ids: Sequence | None = None, pipeline=None, cache_dir: Path | None = None,
-               n_jobs: int | None = None, progress: bool = True) -> SignalCache:
+               n_jobs: int | None = None, progress: bool = True, n_samples: int | None = None, drop_flagged: bool = False) -> SignalCache:
     "PTB-XL signals at `rate` (all `ecg_id`s, or `ecg_ids`) through `load_signals`; missing records are counted."
     db = ptbxl.load_database(root)
     ids = list(db.index if ecg_ids is None else ecg_ids)
@@ -283,4 +457,4 @@ def load_ptbxl(root, rate: int = 100, ecg_ids: Sequence | None = None, pipeline=
     if rel.isna().any(): raise KeyError(f"ecg_id(s) not in the database: {list(rel.index[rel.isna()])[:5]}")
     paths = [os.path.join(root, r) for r in rel.tolist()]  # strings: 20k Path objects would cost 0.3 s
     return load_signals(paths, ids, rate=rate, pipeline=pipeline, cache_dir=cache_dir, n_jobs=n_jobs,
-                        progress=progress, source=f"PTB-XL {rate} Hz")
+                        progress=progress, source=f"PTB-XL {rate} Hz", n_samples=n_samples, drop_flagged=drop_flagged)

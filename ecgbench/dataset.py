@@ -51,13 +51,14 @@ class ECGDataset(Dataset):
 # %% ../nbs/16_dataset.ipynb #7000d051
 def ptbxl_dataset(root: str | Path, split: str = "train", *, rate: int = 100, label_set: str = "superdiagnostic",
                   text: str = "english", folds: dict | None = None, pipeline=None, cache_dir=None,
-                  transform=None, drop_unlabelled: bool = False, progress: bool = True) -> ECGDataset:
+                  transform=None, drop_unlabelled: bool = False, progress: bool = True, drop_flagged: bool = False) -> ECGDataset:
     "The `split` ('train'|'val'|'test') of the PTB-XL-layout dataset at `root` as an `ECGDataset`."
     db, st = ptbxl.load_database(root), ptbxl.load_statements(root)
     splits = ptbxl.split(db, **(folds or {}))
     if split not in splits: raise ValueError(f"split must be one of {sorted(splits)}, got {split!r}")
     ids = splits[split]
-    signals = load_ptbxl(root, rate=rate, ecg_ids=ids, pipeline=pipeline, cache_dir=cache_dir, progress=progress)
+    signals = load_ptbxl(root, rate=rate, ecg_ids=ids, pipeline=pipeline, cache_dir=cache_dir, progress=progress,
+                         drop_flagged=drop_flagged)
     lab = ptbxl.labels(db, st, label_set)
     texts = report_text(db, st, source=text)
     report = copy.deepcopy(signals.report)

@@ -18,6 +18,7 @@ from wfdb import processing as wproc
 
 from .core import LEADS, DataError, LoadReport, canonical_lead, fingerprint
 from .encode import encode
+from .cache import build_once
 
 # %% auto #0
 __all__ = ['GRID', 'ENCODINGS', 'LAYOUTS', 'CACHE_VERSION', 'detect_beats', 'beat_bounds', 'choose_peak', 'extract_beat',
@@ -286,26 +287,22 @@ class EncodedImages(Dataset):
         return [{**self._base_item(self.rows[i]), "image": im} for i, im in zip(idx, images)]
 
     def _open_cache(self, cache_dir: Path, dtype: str, batch_size: int) -> None:
-        "Open the image cache for this configuration, building it (atomically) first if absent."
+        "Open the image cache for this configuration, building it first (once, locked, atomically) if absent or damaged."
         self.key = fingerprint({**self.config(), "ids": [str(i) for i in self.source_ids.tolist()],
                                 "source": getattr(self._signals, "key", None), "dtype": dtype, "version": CACHE_VERSION})
-        final = cache_dir / self.key
-        if not (final / "meta.json").is_file():
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = cache_dir / f".tmp-{self.key}-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
-            try:
-                self._build(tmp, dtype, batch_size)
-                try: os.rename(tmp, final)
-                except OSError:
-                    if not (final / "meta.json").is_file(): raise
-            finally: shutil.rmtree(tmp, ignore_errors=True)
-        else: self.from_cache = True
-        meta = json.loads((final / "meta.json").read_text())
-        self.report = LoadReport(meta["source"], meta["loaded"], meta["missing"], meta["skipped"], meta["examples"])
-        self.rows, self.centres = np.load(final / "rows.npy"), np.load(final / "centres.npy")
-        imgs = np.load(final / "images.npy", mmap_mode="r")
-        self._store = (imgs, *((np.load(final / "lo.npy"), np.load(final / "hi.npy")) if dtype == "uint8" else (None, None)))
+        built = []
+        def build(folder: Path) -> None: self._build(folder, dtype, batch_size); built.append(folder)
+        build_once(cache_dir, self.key, build, lambda folder: self._load_cache(folder, dtype), what="image cache")
+        self.from_cache = not built
+
+    def _load_cache(self, folder: Path, dtype: str) -> Path:
+        "Read the cache files of `folder` (raises on a missing or unreadable file)."
+        meta = json.loads((folder / "meta.json").read_text())
+        self.report = LoadReport(meta["source"], meta["loaded"], meta["missing"], meta["skipped"], meta["examples"], meta.get("flagged", {}))
+        self.rows, self.centres = np.load(folder / "rows.npy"), np.load(folder / "centres.npy")
+        imgs = np.load(folder / "images.npy", mmap_mode="r")
+        self._store = (imgs, *((np.load(folder / "lo.npy"), np.load(folder / "hi.npy")) if dtype == "uint8" else (None, None)))
+        return folder
 
     def _build(self, folder: Path, dtype: str, batch_size: int) -> None:
         "Find beats, encode every usable record in batches and write the cache files into `folder`."
@@ -322,4 +319,5 @@ class EncodedImages(Dataset):
         for name, arr in (("rows", self.rows), ("centres", self.centres), ("lo", lo), ("hi", hi)): np.save(folder / f"{name}.npy", arr)
         r = self.report
         (folder / "meta.json").write_text(json.dumps({**self.config(), "key": self.key, "source": r.source, "loaded": r.loaded,
-                                                     "missing": r.missing, "skipped": r.skipped, "examples": r.examples}, default=str))
+                                                     "missing": r.missing, "skipped": r.skipped, "examples": r.examples,
+                                                     "flagged": r.flagged}, default=str))

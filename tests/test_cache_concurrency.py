@@ -151,3 +151,84 @@ def test_waiting_too_long_for_another_builder_says_so(tmp_path):
         holder.wait()
     c = cache_mod.load_signals(paths, ids, rate=100, cache_dir=cache_dir, progress=False, lock_timeout=5)   # released on death
     assert len(c) == 3
+
+
+def _damaged_racer(paths, ids, cache_dir, log, barrier, out):
+    "A competing process on a damaged cache: count rebuilds, record the warnings it saw."
+    import warnings
+    real = cache_mod._build
+
+    def counted(folder, *a, **k):
+        with open(log, "a") as f:
+            f.write(f"{cache_mod._host()} {os.getpid()} {folder.name}\n")
+        time.sleep(1.5)
+        return real(folder, *a, **k)
+
+    cache_mod._build = counted
+    barrier.wait()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        c = cache_mod.load_signals(paths, ids, rate=100, cache_dir=cache_dir, n_jobs=1, progress=False)
+    out.put((c.key, hashlib.sha256(c.array().tobytes()).hexdigest(), sum("damaged signal cache" in str(x.message) for x in w)))
+
+
+def test_three_processes_repair_a_damaged_cache_once(tmp_path):
+    paths, ids = _records(tmp_path / "recs")
+    cache_dir, log = tmp_path / "cache", tmp_path / "builds.log"
+    ref = cache_mod.load_signals(paths, ids, rate=100, cache_dir=cache_dir, progress=False)
+    want = (ref.key, hashlib.sha256(ref.array().tobytes()).hexdigest())
+    sig = ref.folder / "signals.npy"
+    del ref
+    os.truncate(sig, sig.stat().st_size - 100)                 # damaged: every process sees it, one rebuilds
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_damaged_racer, args=(paths, ids, cache_dir, log, barrier, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    got = [out.get(timeout=10) for _ in procs]
+    assert len(log.read_text().splitlines()) == 1
+    assert {g[:2] for g in got} == {want} and all(g[2] <= 1 for g in got) and sum(g[2] for g in got) >= 1
+    assert sorted(p.name for p in cache_dir.iterdir()) == sorted([want[0], f"{want[0]}.lock"])
+    assert cache_mod.verify(cache_dir / want[0], full=True) is None
+
+
+def test_other_hosts_temp_folders_judged_by_heartbeat(tmp_path):
+    "Another node's build that beats is never removed, whatever its folder's age; one silent for STALE_AFTER s is."
+    paths, ids = _records(tmp_path / "recs", n=3)
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    key = cache_mod.cache_key(paths, ids, rate=100)
+    old = time.time() - cache_mod.STALE_AFTER - 100
+    beating = cache_dir / f".tmp-{key}-node7.cluster-4242-0000aaaa"
+    silent = cache_dir / f".tmp-{key}-node7.cluster-4343-0000bbbb"
+    live_here = cache_dir / f".tmp-{key}-{cache_mod._host()}-{os.getpid()}-0000cccc"
+    for d in (beating, silent, live_here):
+        d.mkdir()
+        (d / "heartbeat").touch()
+    for d in (silent, live_here):
+        os.utime(d / "heartbeat", (old, old))
+    for d in (beating, silent, live_here):
+        os.utime(d, (old, old))
+    c = cache_mod.load_signals(paths, ids, rate=100, cache_dir=cache_dir, progress=False)
+    assert len(c) == 3 and beating.exists() and live_here.exists() and not silent.exists()
+    assert not list(cache_dir.glob(".clock-*"))                # the clock probe is removed
+
+
+def test_a_running_build_keeps_its_heartbeat_fresh(tmp_path, monkeypatch):
+    paths, ids = _records(tmp_path / "recs", n=5)
+    monkeypatch.setattr(cache_mod, "HEARTBEAT_S", 0.0)
+    seen = []
+    real = cache_mod._one
+
+    def watch(*a, **k):
+        tmp = next((tmp_path / "cache").glob(".tmp-*"))
+        seen.append((tmp / "heartbeat").stat().st_mtime_ns)
+        time.sleep(0.01)
+        return real(*a, **k)
+
+    monkeypatch.setattr(cache_mod, "_one", watch)
+    cache_mod.load_signals(paths, ids, rate=100, cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
+    assert len(seen) == 5 and seen == sorted(seen) and seen[-1] > seen[0]

@@ -108,3 +108,19 @@ def test_mimic_metadata_only_sample(tmp_path):
     assert "none of its 1 studies has its waveform files" in msg and "make realdata" in msg and str(root) in msg
     other = next(s for s in ("train", "val", "test") if s != split)
     with pytest.raises(DataError, match="0 loaded, 0 missing"): load_split("mimic", other, data_dir=root, progress=False)
+
+
+def test_flagged_records_kept_and_counted_or_dropped(synth_copy, tmp_path):
+    "An all-zero record in the training folds is loaded and counted as flagged, or left out with drop_flagged."
+    from ecgbench.data.ptbxl import load_database
+    db = load_database(synth_copy)
+    rid = int(db.index[db.strat_fold <= 8][0])
+    dat = (synth_copy / db.loc[rid, "filename_lr"]).with_suffix(".dat")
+    dat.write_bytes(bytes(dat.stat().st_size))                       # every sample 0: implausible, not impossible
+    folds = {"train": list(range(1, 9)), "val": [9], "test": [10]}
+    kw = dict(data_dir=synth_copy, folds=folds, cache_dir=tmp_path / "cache", progress=False)
+    kept = load_split("synthetic", "train", **kw)
+    dropped = load_split("synthetic", "train", drop_flagged=True, **kw)
+    assert rid in kept.ids and rid not in dropped.ids and len(dropped) == len(kept) - 1
+    for ds in (kept, dropped):
+        assert split_report(ds)["flagged"] == {"all_zero": 1} and ds.report.flagged["all_zero"] == [rid]

@@ -62,9 +62,33 @@ def _comments(comments: Iterable[str]) -> dict[str, str]:
     "Header comments `Key: value` as a dict with lower-case keys."
     return {k.strip().lower(): v.strip() for k, sep, v in (c.partition(":") for c in comments) if sep}
 
-def _age(text: str | None) -> float:
-    try: return float(text)
-    except (TypeError, ValueError): return np.nan
+_UNKNOWN = {"", "nan", "unknown", "none", "n/a", "na"}
+
+def _age(text: str | None) -> tuple[float, str | None]:
+    "Age in years from the `Age:` comment (NaN when not recorded) and a problem when the text is not an age 0..120."
+    if text is None or text.strip().lower() in _UNKNOWN: return np.nan, None
+    try: age = float(text)
+    except ValueError: return np.nan, f"Age {text!r} is not a number"
+    return (age, None) if 0 <= age <= 120 else (np.nan, f"Age {text!r} is not an age 0..120")
+
+def _sex(text: str | None) -> tuple[str | None, str | None]:
+    "'M'/'F' from the `Sex:` comment (None when not recorded) and a problem when the text is neither."
+    if text is None or text.strip().lower() in _UNKNOWN: return None, None
+    sex = _SEX.get(text.strip().lower())
+    return sex, (None if sex else f"Sex {text!r} is not Male or Female")
+
+def _dx(c: dict, hea: Path) -> list[str]:
+    "The SNOMED CT codes of the `Dx:` comment, in order, without repeats; raises `DataError` (`dx_missing`, `dx`)."
+    text = c.get("dx")
+    if text is None or not text.strip():
+        raise DataError(hea, "no '#Dx:' line" if text is None else "empty '#Dx:' line",
+                        "the record's labels would all be zero: restore the Dx line or leave the record out", reason="dx_missing")
+    codes = [d.strip() for d in text.split(",") if d.strip()]
+    bad = [d for d in codes if not d.isdigit()]
+    if bad or not codes:
+        raise DataError(hea, f"'#Dx: {text}': {bad[0] if bad else text!r} is not a SNOMED CT code (codes are digits, "
+                        "separated by commas)", "fix the Dx line (a ';' for ',', a name for a code?)", reason="dx")
+    return list(dict.fromkeys(codes))
 
 def _record_path(path: str | Path) -> Path:
     "Record path without suffix (accepts `X`, `X.hea` or `X.mat`)."
@@ -72,8 +96,10 @@ def _record_path(path: str | Path) -> Path:
     return p.with_suffix("") if p.suffix in (".hea", ".mat") else p
 
 def read_cinc_header(path: str | Path, gains: Iterable[float] | None = (1000.0,)) -> dict:
-    """Metadata of one Challenge record (`record, group, fs, n_samples, gain, age, sex, dx, dx_abbr`); raises `DataError`
-    for a missing or malformed header (reason `header`), a gain not in `gains` (reason `gain`) or not 12 leads."""
+    """Metadata of one Challenge record (`record, group, fs, n_samples, gain, age, sex, dx, dx_abbr`, and `flags`:
+    {reason: message} of unreadable `Age`/`Sex`); raises `DataError` for a missing or malformed header (reason
+    `header`, `foreign_file`), a gain not in `gains` (reason `gain`), not 12 leads, or a missing or malformed
+    `Dx` line (reason `dx_missing`, `dx`)."""
     rec = _record_path(path)
     hea = rec.with_name(rec.name + ".hea")
     try: group = cinc_group(rec.name)
@@ -93,9 +119,11 @@ def read_cinc_header(path: str | Path, gains: Iterable[float] | None = (1000.0,)
                         f"amplitudes would be off by a factor {float(max(gains)) / g[0]:g}",
                         "pass gains=None to read it anyway, or take the record from its source database", reason="gain")
     c = _comments(h.comments)
-    dx = list(dict.fromkeys(d.strip() for d in c.get("dx", "").split(",") if d.strip()))
+    dx = _dx(c, hea)
+    (age, age_problem), (sex, sex_problem) = _age(c.get("age")), _sex(c.get("sex"))
+    flags = {k: f"{rec.name}: {m}" for k, m in (("age", age_problem), ("sex", sex_problem)) if m}
     return dict(record=rec.name, group=group, fs=h.fs, n_samples=h.sig_len, gain=float(h.gains[0]),
-                age=_age(c.get("age")), sex=_SEX.get(c.get("sex", "").lower()), dx=dx, dx_abbr=[dx_abbr(d) for d in dx])
+                age=age, sex=sex, dx=dx, dx_abbr=[dx_abbr(d) for d in dx], flags=flags)
 
 def read_cinc(path: str | Path, gains: Iterable[float] | None = (1000.0,), **kwargs) -> np.ndarray:
     """Waveform of one Challenge record (path with or without `.hea`/`.mat`) as `(n_samples, 12)` float64 mV in `LEADS`
@@ -104,10 +132,14 @@ def read_cinc(path: str | Path, gains: Iterable[float] | None = (1000.0,), **kwa
     return read_record(_record_path(path), **kwargs)
 
 # %% ../../nbs/04_data.cinc.ipynb #becbc565
-def load_cinc(root: str | Path, gains: Iterable[float] | None = (1000.0,), read_signals: bool = False) -> tuple[pd.DataFrame, LoadReport]:
+def load_cinc(root: str | Path, gains: Iterable[float] | None = (1000.0,), read_signals: bool = False,
+              errors: str = "skip") -> tuple[pd.DataFrame, LoadReport]:
     """Scan every `*.hea` under `root` (any layout): one row per good record (`group, record, path` relative to `root`
     without suffix, `fs, n_samples, gain, age, sex, dx, dx_abbr`) and a `LoadReport` counting the skipped ones by
-    reason. A record whose `.mat` is missing is counted as missing; `read_signals=True` also reads every waveform."""
+    reason (and flagging unreadable ages/sexes). A record whose `.mat` is missing is counted as missing;
+    `read_signals=True` also reads every waveform. `errors='skip'` (default: the records are independent files, and
+    a Challenge folder always holds a few bad ones) counts bad records; `errors='raise'` re-raises the first."""
+    if errors not in ("raise", "skip"): raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     root = Path(root)
     if not root.is_dir(): raise DataError(root, "folder not found", "extract the Challenge data and pass its folder", reason="missing")
     report, rows = LoadReport(f"CinC 2020-21 at {root}"), []
@@ -119,7 +151,9 @@ def load_cinc(root: str | Path, gains: Iterable[float] | None = (1000.0,), read_
                 raise DataError(rec.with_name(rec.name + ".mat"), "signal file not found", "re-extract the record", reason="missing")
             if read_signals: read_record(rec)
         except DataError as e:
+            if errors == "raise": raise
             report.skip(rec.name, e.reason, str(e)); continue
+        for reason, message in row.pop("flags").items(): report.flag(rec.name, reason, message)
         rows.append({"group": row.pop("group"), "record": row.pop("record"), "path": rec.relative_to(root).as_posix(), **row})
         report.loaded.append(rec.name)
     cols = ["group", "record", "path", "fs", "n_samples", "gain", "age", "sex", "dx", "dx_abbr"]

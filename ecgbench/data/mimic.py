@@ -11,12 +11,13 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..core import DataError
+from ..core import DataError, LoadReport
+from .ptbxl import RowCheck, _check_errors, _number, _whole, read_table
 from .records import read_record
 
 # %% auto #0
-__all__ = ['MIMIC_FS', 'MIMIC_SAMPLES', 'REPORT_SEP', 'RECORD_COLUMNS', 'report_columns', 'join_reports', 'load_mimic',
-           'mimic_path', 'read_mimic', 'available']
+__all__ = ['MIMIC_FS', 'MIMIC_SAMPLES', 'REPORT_SEP', 'RECORD_COLUMNS', 'MEASUREMENT_COLUMNS', 'mimic_path', 'report_columns',
+           'join_reports', 'load_mimic', 'read_mimic', 'available']
 
 # %% ../../nbs/03_data.mimic.ipynb #4026b6cb
 MIMIC_FS, MIMIC_SAMPLES = 500, 5000
@@ -24,18 +25,22 @@ REPORT_SEP = "; "
 RECORD_COLUMNS = ("subject_id", "study_id", "ecg_time", "path")
 _REPORT_RE = re.compile(r"report_(\d+)")
 
+_HINT = "point root at the MIMIC-IV-ECG folder that holds record_list.csv, machine_measurements.csv and files/"
+
 def _read_csv(root: Path, name: str, required: tuple[str, ...]) -> pd.DataFrame:
-    "Read `root/name`, raising a `DataError` that says what is missing."
+    "Read `root/name`, raising a `DataError` that says what is missing, empty or malformed."
     path = Path(root) / name
-    if not path.exists():
-        raise DataError(path, f"{name} not found", "point root at the MIMIC-IV-ECG folder that holds record_list.csv, "
-                        "machine_measurements.csv and files/", reason="missing")
-    df = pd.read_csv(path, low_memory=False)
+    df = read_table(path, name, _HINT, low_memory=False)
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(path, f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}",
                         "is this the MIMIC-IV-ECG file of that name?", reason="columns")
+    if df.empty: raise DataError(path, f"{name} has a header line but no rows", "re-download the file", reason="empty")
     return df
+
+def mimic_path(subject_id: int, study_id: int) -> str:
+    "Relative WFDB record path of a study: `files/p{first 4 digits}/p{subject_id}/s{study_id}/{study_id}`."
+    return f"files/p{str(int(subject_id))[:4]}/p{int(subject_id)}/s{int(study_id)}/{int(study_id)}"
 
 def report_columns(df: pd.DataFrame) -> list[str]:
     "The `report_N` columns of `df`, in numeric order."
@@ -51,29 +56,70 @@ def join_reports(df: pd.DataFrame, sep: str = REPORT_SEP) -> pd.Series:
     return s.groupby(level=0, sort=False).agg(sep.join).reindex(df.index, fill_value="").astype(object)
 
 # %% ../../nbs/03_data.mimic.ipynb #2c12f085
-def load_mimic(root: str | Path) -> pd.DataFrame:
+MEASUREMENT_COLUMNS = ("rr_interval", "p_onset", "p_end", "qrs_onset", "qrs_end", "t_end", "p_axis", "qrs_axis", "t_axis")
+
+def _check_ids(chk: RowCheck) -> None:
+    "`study_id` a whole number >= 1, one row per study (raise mode: the old summary message)."
+    d = chk.df
+    chk.check(_whole(d["study_id"], 1, 2**62), "study_id", "is not a whole number >= 1")
+    dup = d["study_id"].duplicated(keep=False).to_numpy() & ~chk.drop
+    if dup.any() and chk.errors == "raise":
+        first = d["study_id"][dup].iloc[0]
+        raise DataError(chk.path, f"{int(dup.sum())} rows share a study_id, e.g. {first}", "expected one row per study",
+                        reason="duplicate")
+    chk.check(dup, "study_id", "appears in more than one row (all of them dropped)", reason="duplicate")
+
+def _check_record_list(chk: RowCheck) -> None:
+    "The `record_list.csv` schema (see the table above)."
+    rl = chk.df
+    _check_ids(chk)
+    chk.check(_whole(rl["subject_id"], 1, 2**62), "subject_id", "is not a whole number >= 1")
+    chk.check(pd.to_datetime(rl["ecg_time"], errors="coerce").isna().to_numpy(), "ecg_time", "is not a date and time")
+    own = [None if bad else mimic_path(int(float(a)), int(float(b)))
+           for a, b, bad in zip(rl["subject_id"], rl["study_id"], chk.drop)]
+    chk.check(np.array([o is not None and p != o for p, o in zip(rl["path"], own)], dtype=bool), "path",
+              "is not the study's own record path files/pNNNN/p<subject_id>/s<study_id>/<study_id>")
+
+def _check_measurements(chk: RowCheck, subjects: pd.Series) -> None:
+    "The `machine_measurements.csv` schema; `subjects`: study_id -> subject_id of `record_list.csv`."
+    mm = chk.df
+    _check_ids(chk)
+    if "subject_id" in mm:
+        theirs = pd.to_numeric(mm["study_id"], errors="coerce").map(subjects)
+        mine = pd.to_numeric(mm["subject_id"], errors="coerce")
+        chk.check((theirs.notna() & (mine != theirs)).to_numpy(), "subject_id", "differs from the study's subject_id in record_list.csv")
+    for c in MEASUREMENT_COLUMNS:
+        if c in mm: chk.check(_number(mm[c], -np.inf, np.inf), c, "is not a number")
+
+def load_mimic(root: str | Path, errors: str = "raise", report: LoadReport | None = None) -> pd.DataFrame:
     """One row per study of `record_list.csv` (`subject_id, study_id, ecg_time, path`) with `report` (the non-empty
     `report_0..17` of `machine_measurements.csv` joined by `REPORT_SEP`) and the machine measurement columns;
-    studies without measurements get `report == ''` and NaN measurements."""
+    studies without measurements get `report == ''` and NaN measurements. Every row is checked (see above):
+    `errors='raise'` (default) raises at the first bad row, `errors='skip'` drops and counts bad studies in `report`."""
+    _check_errors(errors)
     root = Path(root)
+    report = report if report is not None else LoadReport(f"MIMIC-IV-ECG metadata at {root}")
     rl = _read_csv(root, "record_list.csv", RECORD_COLUMNS)
     mm = _read_csv(root, "machine_measurements.csv", ("study_id", "report_0"))
-    for name, d in (("record_list.csv", rl), ("machine_measurements.csv", mm)):
-        dup = d.study_id[d.study_id.duplicated()]
-        if len(dup): raise DataError(root / name, f"{len(dup)} duplicated study_id(s), e.g. {dup.iloc[0]}",
-                                     "expected one row per study", reason="duplicate")
+    chk = RowCheck(root / "record_list.csv", rl, rl["study_id"], "study_id", errors, report)
+    _check_record_list(chk)
+    rl = chk.kept().copy()
+    rl["study_id"], rl["subject_id"] = rl["study_id"].astype(float).astype(np.int64), rl["subject_id"].astype(float).astype(np.int64)
+    mchk = RowCheck(root / "machine_measurements.csv", mm, mm["study_id"], "study_id", errors, report)
+    _check_measurements(mchk, rl.set_index("study_id")["subject_id"])
+    bad_studies = set(pd.to_numeric(mm["study_id"][mchk.drop], errors="coerce").dropna().astype(np.int64))
+    mm = mchk.kept().copy()
+    mm["study_id"] = mm["study_id"].astype(float).astype(np.int64)
+    rl = rl[~rl["study_id"].isin(bad_studies)]
     meas = mm.drop(columns=[*report_columns(mm), *[c for c in ("subject_id", "ecg_time") if c in mm]])
     meas.insert(1, "report", join_reports(mm))
     df = rl[list(RECORD_COLUMNS)].merge(meas, on="study_id", how="left", validate="one_to_one")
     df["report"] = df["report"].fillna("")
     df["ecg_time"] = pd.to_datetime(df["ecg_time"], errors="coerce")
+    if errors == "skip": df.attrs["load_report"] = report
     return df
 
 # %% ../../nbs/03_data.mimic.ipynb #ccea1b52
-def mimic_path(subject_id: int, study_id: int) -> str:
-    "Relative WFDB record path of a study: `files/p{first 4 digits}/p{subject_id}/s{study_id}/{study_id}`."
-    return f"files/p{str(int(subject_id))[:4]}/p{int(subject_id)}/s{int(study_id)}/{int(study_id)}"
-
 def _study_row(root: Path, row_or_study_id, db: pd.DataFrame | None) -> Mapping:
     "A study's row (anything with `path`), looked up by `study_id` in `db` (default: `record_list.csv`)."
     if isinstance(row_or_study_id, (Mapping, pd.Series)): return row_or_study_id

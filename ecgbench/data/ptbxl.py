@@ -10,25 +10,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import DataError
+from ..core import DataError, LoadReport
 from .records import read_record
 
 # %% auto #0
-__all__ = ['REQUIRED_COLUMNS', 'STATEMENT_COLUMNS', 'LABEL_SETS', 'RATE_COLUMNS', 'load_database', 'load_statements',
-           'label_classes', 'labels', 'drop_unlabelled', 'split', 'record_path', 'available', 'read']
+__all__ = ['REQUIRED_COLUMNS', 'STATEMENT_COLUMNS', 'ERRORS', 'RATE_FILE_COLUMNS', 'LABEL_SETS', 'RATE_COLUMNS', 'read_table',
+           'RowCheck', 'load_database', 'load_statements', 'label_classes', 'labels', 'drop_unlabelled', 'split',
+           'record_path', 'available', 'read']
 
 # %% ../../nbs/02_data.ptbxl.ipynb #f8688fb6
 REQUIRED_COLUMNS = ("ecg_id", "patient_id", "age", "sex", "report", "scp_codes", "strat_fold", "filename_lr", "filename_hr")
 STATEMENT_COLUMNS = ("description", "diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass")
 
-def _read_csv(path: Path, what: str, **kw) -> pd.DataFrame:
-    "Read a CSV as UTF-8, turning a missing file or a wrong encoding into a `DataError`."
-    if not path.is_file():
-        raise DataError(path, f"{what} not found", "point root at a PTB-XL folder (PhysioNet layout)", reason="missing")
+ERRORS = ("raise", "skip")
+
+def read_table(path: str | os.PathLike, what: str, hint: str = "point root at a PTB-XL folder (PhysioNet layout)",
+               **kw) -> pd.DataFrame:
+    """Read a CSV as UTF-8; a missing, empty (`EmptyDataError`), non-UTF-8 or malformed file raises a `DataError`
+    naming it (reason `missing`, `empty`, `encoding`, `parse`)."""
+    path = Path(path)
+    if not path.is_file(): raise DataError(path, f"{what} not found", hint, reason="missing")
     try: return pd.read_csv(path, encoding="utf-8", **kw)
     except UnicodeDecodeError as e:
         raise DataError(path, f"not UTF-8 text ({e.reason} at byte {e.start})",
                         "re-download the file or convert it to UTF-8", reason="encoding") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(path, f"{what} is empty (not even a header line)", "re-download or regenerate the file",
+                        reason="empty") from None
+    except pd.errors.ParserError as e:
+        raise DataError(path, f"{what} is not a well-formed CSV ({str(e).strip()})",
+                        "look for an unquoted comma or a stray quote on that line", reason="parse") from None
 
 def _require(df: pd.DataFrame, cols, path) -> None:
     missing = [c for c in cols if c not in df.columns]
@@ -36,39 +47,171 @@ def _require(df: pd.DataFrame, cols, path) -> None:
         raise DataError(path, f"missing required column(s) {', '.join(missing)} (found {', '.join(map(str, df.columns[:8]))}, ...)",
                         "use the PhysioNet ptbxl_database.csv / scp_statements.csv", reason="columns")
 
+def _check_errors(errors: str) -> None:
+    "Refuse an `errors` value other than 'raise' or 'skip' (before any file is read)."
+    if errors not in ERRORS: raise ValueError(f"errors must be one of {ERRORS}, got {errors!r}")
+
+# %% ../../nbs/02_data.ptbxl.ipynb #c3522e36
+def _whole(s: pd.Series, lo: float, hi: float, na: bool = False) -> np.ndarray:
+    "Mask of the cells of `s` that are not whole numbers in `[lo, hi]` (empty cells are bad unless `na`)."
+    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    empty = s.isna().to_numpy()
+    ok = np.isfinite(num) & (num == np.round(num)) & (num >= lo) & (num <= hi)
+    return ~(ok | (empty & na))
+
+def _number(s: pd.Series, lo: float, hi: float, also=(), na: bool = True) -> np.ndarray:
+    "Mask of the cells of `s` that are not numbers in `[lo, hi]` or in `also` (empty cells are bad unless `na`)."
+    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    empty = s.isna().to_numpy()
+    ok = np.isfinite(num) & (((num >= lo) & (num <= hi)) | np.isin(num, list(also)))
+    return ~(ok | (empty & na))
+
+def _rel_path(s: pd.Series) -> np.ndarray:
+    "Mask of the cells of `s` that are not a non-empty relative path staying inside the dataset folder."
+    def bad(v) -> bool:
+        if not isinstance(v, str) or not v.strip() or v != v.strip(): return True
+        parts = v.replace("\\", "/").split("/")
+        return parts[0] == "" or parts[-1] == "" or ".." in parts or ":" in parts[0]
+    return np.array([bad(v) for v in s], dtype=bool)
+
+class RowCheck:
+    """Checks the rows of one table `df` (read from `path`), each known by `ids[i]` (`id_name`, e.g. `ecg_id`):
+    `check` takes a mask of bad rows; with `errors='raise'` the first bad row raises a `DataError` naming the file,
+    the row, the column and the value; with `errors='skip'` each is counted in `report` under `reason` and `kept`
+    leaves it out. A row is reported once, for the first check it fails."""
+    def __init__(self, path, df: pd.DataFrame, ids, id_name: str, errors: str = "raise", report: LoadReport | None = None):
+        _check_errors(errors)
+        self.path, self.df, self.ids, self.id_name, self.errors = Path(path), df, list(ids), id_name, errors
+        self.report = report if report is not None else LoadReport(f"{Path(path).name}")
+        self.drop = np.zeros(len(df), dtype=bool)
+
+    def name(self, i: int, column: str | None = None):
+        "How row `i` is reported: its id, or its CSV line number when the id itself is the bad cell (or unusable)."
+        v = self.ids[i]
+        if column == self.id_name: return f"line {i + 2}"
+        if isinstance(v, str) and v.strip().isdigit(): return int(v)
+        ok = isinstance(v, (int, np.integer, str)) or (isinstance(v, float) and np.isfinite(v) and v == int(v))
+        return (int(v) if isinstance(v, (float, np.floating, np.integer)) else v) if ok else f"line {i + 2}"
+
+    def message(self, i: int, column: str, problem: str) -> str:
+        value = self.df[column].iloc[i] if column in self.df.columns else self.ids[i]
+        if isinstance(value, np.generic): value = value.item()         # -4, not np.int64(-4)
+        who = self.name(i, column)
+        who = who if isinstance(who, str) and who.startswith("line ") else f"{self.id_name} {who}"
+        return f"{who}: {column} {value!r} {problem}"
+
+    def check(self, bad, column: str, problem: str, reason: str | None = None, hint: str = "") -> None:
+        "Report the rows where `bad` is True (those not already dropped): raise, or count and drop them."
+        bad = np.asarray(bad, dtype=bool) & ~self.drop
+        if not bad.any(): return
+        rows, reason = np.flatnonzero(bad), reason or column
+        if self.errors == "raise":
+            more = f" (and {len(rows) - 1} more bad row(s))" if len(rows) > 1 else ""
+            raise DataError(self.path, self.message(rows[0], column, problem) + more,
+                            hint or "fix or remove the row, or pass errors='skip' to drop bad rows and count them", reason=reason)
+        for i in rows: self.report.skip(self.name(i, None if reason == "duplicate" else column), reason, f"{self.path.name}: {self.message(i, column, problem)}")
+        self.drop |= bad
+
+    def kept(self) -> pd.DataFrame:
+        "The rows that passed every check."
+        return self.df[~self.drop]
+
+# %% ../../nbs/02_data.ptbxl.ipynb #0f1ce7ff
 _SIMPLE_CODES = re.compile(r"\{(?:'\w+': -?\d+(?:\.\d+)?(?:, )?)*\}")
 
-def _parse_codes(text, ecg_id, path) -> dict:
-    "One `scp_codes` cell as a dict {code: likelihood} (plain `{'CODE': number, ...}` cells take a JSON fast path)."
+def _literal(text):
+    "One `scp_codes` cell as a Python object (plain `{'CODE': number, ...}` cells take a JSON fast path), or None."
     try:
         if isinstance(text, str) and _SIMPLE_CODES.fullmatch(text): return json.loads(text.replace("'", '"'))
-        codes = ast.literal_eval(text) if isinstance(text, str) else None
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): codes = None
-    if not isinstance(codes, dict):
+        return ast.literal_eval(text) if isinstance(text, str) else None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): return None
+
+def _codes_ok(codes) -> bool:
+    "A dict of SCP code -> likelihood (a number 0..100)."
+    return isinstance(codes, dict) and all(isinstance(k, str) and k and isinstance(v, (int, float)) and not isinstance(v, bool)
+                                           and 0 <= v <= 100 for k, v in codes.items())
+
+def _parse_codes(text, ecg_id, path) -> dict:
+    "One `scp_codes` cell as a dict {code: likelihood}; raises `DataError` (reason `scp_codes`) if it is not one."
+    codes = _literal(text)
+    if not _codes_ok(codes):
         raise DataError(path, f"ecg_id {ecg_id}: scp_codes {str(text)[:60]!r} is not a dict literal like {{'NORM': 100.0}}",
                         "fix or drop that row", reason="scp_codes")
     return codes
 
-def load_database(root: str | os.PathLike) -> pd.DataFrame:
-    "`ptbxl_database.csv` indexed by `ecg_id`, with `scp_codes` parsed to dicts; raises `DataError` on bad input."
+RATE_FILE_COLUMNS = ("filename_lr", "filename_hr")
+
+def _check_database(chk: RowCheck) -> list:
+    "Run the `ptbxl_database.csv` schema on `chk.df`; returns the parsed `scp_codes` of every row (None where bad)."
+    db = chk.df
+    chk.check(_whole(db["ecg_id"], 1, 2**62), "ecg_id", "is not a whole number >= 1")
+    dup = db["ecg_id"].duplicated(keep=False).to_numpy() & db["ecg_id"].notna().to_numpy()
+    if dup.any() and chk.errors == "raise":
+        d = db["ecg_id"][db["ecg_id"].duplicated()]
+        raise DataError(chk.path, f"{len(d)} duplicate ecg_id(s), e.g. {d.iloc[0]}", "de-duplicate the CSV", reason="duplicate")
+    chk.check(dup, "ecg_id", "appears in more than one row (all of them dropped)", reason="duplicate")
+    chk.check(_whole(db["strat_fold"], 1, 10), "strat_fold", "is not a fold number 1..10")
+    chk.check(_whole(db["patient_id"], 1, 2**62, na=True), "patient_id", "is not a whole number >= 1")
+    chk.check(_number(db["age"], 0, 130, also=(300,)), "age", "is not an age 0..130 (or 300, PTB-XL's code for over 89)")
+    chk.check(_whole(db["sex"], 0, 1, na=True), "sex", "is not 0 (male) or 1 (female)")
+    codes = [_literal(t) for t in db["scp_codes"]]
+    chk.check(np.array([not _codes_ok(c) for c in codes], dtype=bool), "scp_codes",
+              "is not a dict literal like {'NORM': 100.0} with likelihoods 0..100")
+    for col in RATE_FILE_COLUMNS:
+        chk.check(_rel_path(db[col]), col, "is not a relative record path inside the dataset (e.g. records100/00000/00001_lr)")
+        chk.check(db[col].duplicated(keep=False).to_numpy() & db[col].notna().to_numpy(), col,
+                  "is the record of more than one row (all of them dropped)", reason="duplicate")
+    return codes
+
+def load_database(root: str | os.PathLike, errors: str = "raise", report: LoadReport | None = None) -> pd.DataFrame:
+    """`ptbxl_database.csv` indexed by `ecg_id`, with `scp_codes` parsed to dicts, every row checked (see above):
+    `errors='raise'` (default) raises a `DataError` at the first bad row; `errors='skip'` drops bad rows, counting
+    them in `report` (or a new `LoadReport`), which is also `db.attrs['load_report']`."""
+    _check_errors(errors)
     path = Path(root) / "ptbxl_database.csv"
-    db = _read_csv(path, "PTB-XL database")
+    db = read_table(path, "PTB-XL database")
     _require(db, REQUIRED_COLUMNS, path)
-    dup = db["ecg_id"][db["ecg_id"].duplicated()]
-    if len(dup):
-        raise DataError(path, f"{len(dup)} duplicate ecg_id(s), e.g. {dup.iloc[0]}", "de-duplicate the CSV", reason="duplicate")
+    if db.empty: raise DataError(path, "PTB-XL database has a header line but no records", "re-download the file", reason="empty")
+    chk = RowCheck(path, db, db["ecg_id"], "ecg_id", errors, report if report is not None else LoadReport(f"PTB-XL database {path}"))
+    codes = _check_database(chk)
+    keep = ~chk.drop
+    db = chk.kept().copy()
+    db["scp_codes"] = [c for c, k in zip(codes, keep) if k]
+    for c in ("ecg_id", "strat_fold"): db[c] = pd.to_numeric(db[c]).astype(np.int64)
+    for c in ("age", "sex", "patient_id"): db[c] = pd.to_numeric(db[c])
     db = db.set_index("ecg_id")
-    db["scp_codes"] = [_parse_codes(t, i, path) for i, t in zip(db.index, db["scp_codes"])]
     if db["patient_id"].notna().all(): db["patient_id"] = db["patient_id"].astype(np.int64)
+    if errors == "skip": db.attrs["load_report"] = chk.report
     return db
 
-def load_statements(root: str | os.PathLike) -> pd.DataFrame:
-    "`scp_statements.csv` indexed by SCP code (`diagnostic`/`form`/`rhythm` flags as 0/1)."
+def _check_statements(chk: RowCheck) -> None:
+    "Run the `scp_statements.csv` schema on `chk.df` (index: SCP codes)."
+    st = chk.df
+    codes = pd.Series(st.index, index=st.index)
+    chk.check(~codes.map(lambda c: isinstance(c, str) and bool(c.strip())).to_numpy(dtype=bool), "scp_code", "is not an SCP code")
+    chk.check(codes.duplicated(keep=False).to_numpy(), "scp_code", "is listed more than once (all of them dropped)", reason="duplicate")
+    for c in ("diagnostic", "form", "rhythm"):
+        chk.check(_whole(st[c], 0, 1, na=True), c, "is not a flag (1, 0 or empty)")
+    diag = pd.to_numeric(st["diagnostic"], errors="coerce").eq(1).to_numpy()
+    for c in ("diagnostic_class", "diagnostic_subclass"):
+        named = st[c].map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)
+        chk.check(diag & ~named, c, "is empty although the statement is diagnostic (its labels would have no class)")
+
+def load_statements(root: str | os.PathLike, errors: str = "raise", report: LoadReport | None = None) -> pd.DataFrame:
+    """`scp_statements.csv` indexed by SCP code (`diagnostic`/`form`/`rhythm` flags as 0/1), every row checked:
+    a unique code, 0/1/empty flags, a class and subclass for each diagnostic statement; `errors` as in `load_database`."""
+    _check_errors(errors)
     path = Path(root) / "scp_statements.csv"
-    st = _read_csv(path, "SCP statements", index_col=0)
+    st = read_table(path, "SCP statements", index_col=0)
     _require(st, STATEMENT_COLUMNS, path)
+    if st.empty: raise DataError(path, "SCP statements file has a header line but no statements", "re-download the file", reason="empty")
     st.index.name = "scp_code"
-    for c in ("diagnostic", "form", "rhythm"): st[c] = st[c].fillna(0).astype(int)
+    st["scp_code"] = st.index
+    chk = RowCheck(path, st, st.index, "scp_code", errors, report if report is not None else LoadReport(f"SCP statements {path}"))
+    _check_statements(chk)
+    st = chk.kept().drop(columns="scp_code").copy()
+    for c in ("diagnostic", "form", "rhythm"): st[c] = pd.to_numeric(st[c]).fillna(0).astype(int)
+    if errors == "skip": st.attrs["load_report"] = chk.report
     return st
 
 # %% ../../nbs/02_data.ptbxl.ipynb #a71e31fe
@@ -102,7 +245,13 @@ def drop_unlabelled(y: pd.DataFrame) -> pd.DataFrame:
 
 # %% ../../nbs/02_data.ptbxl.ipynb #9464665b
 def split(db: pd.DataFrame, train=tuple(range(1, 9)), val=(9,), test=(10,)) -> dict[str, pd.Index]:
-    "`ecg_id`s of each split by `strat_fold`: {'train': ..., 'val': ..., 'test': ...}; folds may not overlap."
+    """`ecg_id`s of each split by `strat_fold`: {'train': ..., 'val': ..., 'test': ...}; folds may not overlap, and a
+    `strat_fold` column of text (which would match no fold) raises a `DataError`."""
+    folds = db["strat_fold"]
+    if len(folds) and not pd.api.types.is_numeric_dtype(folds):
+        bad = folds[pd.to_numeric(folds, errors="coerce").isna()]
+        raise DataError(None, f"strat_fold holds non-numbers (e.g. {bad.index[0]}: {bad.iloc[0]!r}), so every split would "
+                        "be empty", "read the table with load_database, which checks every row", reason="strat_fold")
     parts = {"train": set(train), "val": set(val), "test": set(test)}
     names = list(parts)
     for i, a in enumerate(names):

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/01_data.records.ipynb #7fa1fc0f
 from __future__ import annotations
-import os
+import os, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +33,7 @@ class Header:
     fmts: tuple[str, ...]
     fast: bool                 # format 16, one frame, no skew, one data file: readable with numpy.fromfile
     byte_offset: int
-    gains: np.ndarray          # float64, 0 in the file means 200 (as in wfdb)
+    gains: np.ndarray          # float64, 0 in the file means 200 (as in wfdb); never negative
     baselines: np.ndarray      # int64, defaults to adc_zero then 0 (as in wfdb)
     units: tuple[str, ...]
     comments: tuple[str, ...]  # header comment lines without the leading '#'
@@ -47,17 +47,45 @@ def _header_error(path, problem: str) -> DataError:
     return DataError(path, problem, "check the file is a WFDB header (re-download the record if it is damaged)",
                      reason="header")
 
-def _signal_fields(m) -> dict:
-    "Typecast one matched signal line the way wfdb does."
+# the whole `gain(baseline)/units` field: a number wfdb's pattern reads in full (lower-case exponent, no '+')
+_GAIN_FIELD = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?(?:\(-?\d+\))?(?:/\S*)?")
+
+def _gain(line: str, text: str, name: str, hea: Path) -> float:
+    "ADC gain of signal line `line` (`text`: wfdb's `adc_gain` group); 0 or absent means 200, as in wfdb."
+    fields = line.split()
+    if len(fields) < 3: return _DEFAULT_GAIN                  # no gain field at all: wfdb's default
+    if not text or not _GAIN_FIELD.fullmatch(fields[2]):
+        raise DataError(hea, f"signal {name!r}: ADC gain field {fields[2]!r} is not a number (wfdb would silently "
+                        f"use {_DEFAULT_GAIN:g}/mV)", "write the gain as a number, e.g. 1000.0(0)/mV", reason="gain")
+    gain = float(text)
+    if gain < 0:
+        raise DataError(hea, f"signal {name!r}: ADC gain {gain:g}/mV is negative", "ADC gains are positive "
+                        f"(0 means the default {_DEFAULT_GAIN:g}); fix the header", reason="gain")
+    return gain if gain != 0 else _DEFAULT_GAIN
+
+def _signal_fields(m, line: str, hea: Path) -> dict:
+    "Typecast one matched signal line the way wfdb does (and refuse a gain that is not a number, see `_gain`)."
     g = m.groupdict()
-    gain = float(g["adc_gain"]) if g["adc_gain"] else _DEFAULT_GAIN
     base = int(g["baseline"]) if g["baseline"] else (int(g["adc_zero"]) if g["adc_zero"] else 0)
     return dict(file=g["file_name"], fmt=g["fmt"], spf=int(g["samps_per_frame"] or 1), skew=int(g["skew"] or 0),
-                offset=int(g["byte_offset"] or 0), gain=gain if gain != 0 else _DEFAULT_GAIN, base=base,
+                offset=int(g["byte_offset"] or 0), gain=_gain(line, g["adc_gain"], g["sig_name"], hea), base=base,
                 units=g["units"] or "mV", name=g["sig_name"])
 
+def _check_own_files(hea: Path, record_name: str, files: Sequence[str]) -> None:
+    "Refuse a header whose record line or signal files name another record (reason `foreign_file`)."
+    own = hea.name[: -len(".hea")]
+    if record_name != own:
+        raise DataError(hea, f"record line names record {record_name!r}, but the file is the header of {own!r}",
+                        "a header copied from another record? restore this record's own header", reason="foreign_file")
+    foreign = sorted({f for f in files if f != "~" and Path(f).stem != own})
+    if foreign:
+        raise DataError(hea, f"signal line(s) of record {own!r} point at another record's file(s) {', '.join(foreign)}",
+                        f"the signal file of {own!r} should be {own}.dat (or .mat); restore the record's own header",
+                        reason="foreign_file")
+
 def read_header(path: str | os.PathLike) -> Header:
-    "Parse the `.hea` file of record `path` (with or without the `.hea` suffix); raises `DataError` (reason `missing`/`header`)."
+    """Parse the `.hea` file of record `path` (with or without the `.hea` suffix); raises `DataError` (reason
+    `missing`, `header`, `gain` or `foreign_file`)."""
     hea = _with_suffix(path, ".hea")
     if not hea.is_file():
         raise DataError(hea, "header file not found", "check the path or download the record", reason="missing")
@@ -81,10 +109,11 @@ def read_header(path: str | os.PathLike) -> Header:
         for line in lines[1:] if n_seg is None else []:
             sm = rx_signal.match(line)
             if sm is None: raise _header_error(hea, f"invalid signal line {line[:60]!r}")
-            sigs.append(_signal_fields(sm))
+            sigs.append(_signal_fields(sm, line, hea))
     except DataError: raise
     except ValueError as e:
         raise _header_error(hea, f"unreadable number in header ({e})") from e
+    _check_own_files(hea, r["record_name"], [s["file"] for s in sigs])
     fast = (n_seg is None and bool(sigs) and sig_len is not None and all(s["fmt"] == "16" and s["spf"] == 1 and s["skew"] == 0 for s in sigs)
             and len({s["file"] for s in sigs}) == 1 and len({s["offset"] for s in sigs}) == 1)
     return Header(hea, r["record_name"], fs, sig_len, tuple(s["name"] for s in sigs), tuple(s["file"] for s in sigs),

@@ -104,6 +104,7 @@ class RunConfig(BaseModel):
     text: Literal["original", "clean", "english", "scp"] = Field("english", description="which report text")
     label_set: str = Field("superdiagnostic", description="label set: superdiagnostic | subdiagnostic | form | rhythm | all")
     drop_unlabelled: bool = Field(False, description="drop records with no class of `label_set` (the PTB-XL benchmark does)")
+    drop_flagged: bool = Field(False, description="drop implausible records (a flat lead, an all-zero record: `data.checks`); default keeps them, counted as flagged (PTB-XL folds 1-9: one record, ecg_id 12722, fold 2)")
     pipeline: str | dict | None = Field(None, description="signal preprocessing: None/'none', 'default', 's0', or a SignalPipeline config dict")
     limit: int | None = Field(None, ge=1, description="seeded cap on records per split, for quick runs (None = whole splits; never in a results table)")
     train_limit: int | None = Field(None, ge=1, description="seeded cap on training records only (validation and test stay whole: fine for a results table)")

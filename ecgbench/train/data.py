@@ -84,7 +84,8 @@ class ECGReportDataModule(L.LightningDataModule):
                  rate: int = 100, folds: dict | None = None, text: str = "english", label_set: str = "superdiagnostic",
                  drop_unlabelled: bool = False, pipeline: str | dict | None = None, batch_size: int = 32,
                  num_workers: int = 0, image_size: int = 224, cache_dir: str | os.PathLike | None = None,
-                 limit: int | None = None, seed: int = 0, progress: bool = False, train_limit: int | None = None):
+                 limit: int | None = None, seed: int = 0, progress: bool = False, train_limit: int | None = None,
+                 drop_flagged: bool = False):
         super().__init__()
         if input != "signal" and input not in LAYOUTS:
             raise ValueError(f"input must be 'signal' or a layout ({', '.join(LAYOUTS)}), got {input!r}")
@@ -92,7 +93,7 @@ class ECGReportDataModule(L.LightningDataModule):
         self.label_set, self.drop_unlabelled, self.pipeline = label_set, drop_unlabelled, pipeline
         self.batch_size, self.num_workers, self.image_size = batch_size, num_workers, image_size
         self.cache_dir, self.limit, self.seed, self.progress = cache_dir, limit, seed, progress
-        self.train_limit = train_limit
+        self.train_limit, self.drop_flagged = train_limit, drop_flagged
         self.datasets: dict = {}
         self.load_reports: dict = {}
 
@@ -101,7 +102,7 @@ class ECGReportDataModule(L.LightningDataModule):
         "The data module a run config describes."
         return cls(cfg.source, cfg.data_dir, cfg.input, cfg.rate, cfg.folds.as_dict() if cfg.folds else None, cfg.text,
                    cfg.label_set, cfg.drop_unlabelled, cfg.pipeline, cfg.batch_size, cfg.num_workers, cfg.image_size,
-                   cfg.cache_dir, cfg.limit, cfg.seed, cfg.progress, cfg.train_limit)
+                   cfg.cache_dir, cfg.limit, cfg.seed, cfg.progress, cfg.train_limit, cfg.drop_flagged)
 
     @property
     def key(self) -> str:
@@ -116,7 +117,7 @@ class ECGReportDataModule(L.LightningDataModule):
     def _records(self, split: str) -> ECGDataset:
         ds = load_split(self.source, split, data_dir=self.data_dir, folds=self.folds, rate=self.rate, text=self.text,
                         label_set=self.label_set, pipeline=self.pipeline, drop_unlabelled=self.drop_unlabelled,
-                        cache_dir=self.cache_dir, progress=self.progress, seed=self.seed)
+                        cache_dir=self.cache_dir, progress=self.progress, seed=self.seed, drop_flagged=self.drop_flagged)
         self.load_reports[split] = split_report(ds)
         limit = min(x for x in (self.limit, self.train_limit if split == "train" else None, len(ds)) if x is not None)
         if limit < len(ds):

@@ -83,6 +83,7 @@ def _merge(report: LoadReport, extra: LoadReport) -> LoadReport:
     out = copy.deepcopy(report)
     out.missing = list(extra.missing) + out.missing
     for reason, ids in extra.skipped.items(): out.skipped[reason] = list(ids) + out.skipped.get(reason, [])
+    for reason, ids in extra.flagged.items(): out.flagged[reason] = list(ids) + out.flagged.get(reason, [])
     for reason, msg in extra.examples.items(): out.examples.setdefault(reason, msg)
     return out
 
@@ -110,8 +111,9 @@ class Source:
 
     def load(self, split: str, *, data_dir=None, folds: dict | None = None, rate: int = 100, text: str = "english",
              label_set: str = "superdiagnostic", pipeline=None, drop_unlabelled: bool = False, cache_dir=None,
-             progress: bool = True, seed: int = 0) -> ECGDataset:
-        "Split `split` as an `ECGDataset` with `.report`, `.source`, `.split`, `.folds`, `.root`."
+             progress: bool = True, seed: int = 0, drop_flagged: bool = False) -> ECGDataset:
+        """Split `split` as an `ECGDataset` with `.report`, `.source`, `.split`, `.folds`, `.root`. Implausible records
+        (a flat lead, an all-zero record: `data.checks`) are kept and counted as flagged, or left out with `drop_flagged`."""
         if split not in SPLITS: raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
         if self.texts and text not in self.texts:
             raise ValueError(f"{self.name} has report texts {list(self.texts)}, not {text!r}")
@@ -120,7 +122,8 @@ class Source:
         if pipe is not None and not pipe.deterministic:
             raise ValueError(f"{pipe} is random: signals are cached once, so apply random steps in the dataset's transform")
         ds = self._load(root, split, folds=folds, rate=int(rate), text=text, label_set=label_set, pipe=pipe,
-                        drop_unlabelled=drop_unlabelled, cache_dir=cache_dir, progress=progress, seed=seed)
+                        drop_unlabelled=drop_unlabelled, cache_dir=cache_dir, progress=progress, seed=seed,
+                        drop_flagged=drop_flagged)
         if len(ds) == 0: raise _split_error(self.name, split, folds, root, ds.report)
         ds.report.source = f"{self.name} {split} (folds {folds[split]}, {rate} Hz) at {root}"
         ds.source, ds.split, ds.folds, ds.root = self.name, split, folds, root
@@ -135,13 +138,14 @@ class PTBXLSource(Source):
     texts = ("original", "clean", "english", "scp")
     def default_dir(self): return ptbxl_dir()
 
-    def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed):
+    def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed,
+              drop_flagged=False):
         db = ptbxl.load_database(root)
         if len(ptbxl.split(db, **folds)[split]) == 0:
             present = sorted(db["strat_fold"].dropna().astype(int).unique().tolist())
             raise _split_error(self.name, split, folds, root, why=f"; the database has folds {present}")
         return ptbxl_dataset(root, split, rate=rate, label_set=label_set, text=text, folds=folds, pipeline=pipe,
-                             cache_dir=cache_dir, drop_unlabelled=drop_unlabelled, progress=progress)
+                             cache_dir=cache_dir, drop_unlabelled=drop_unlabelled, progress=progress, drop_flagged=drop_flagged)
 
 class SyntheticSource(PTBXLSource):
     "The embedded synthetic dataset in PTB-XL's layout; `data_dir` None = `default_synthetic(n=200, seed=0)`."
@@ -203,7 +207,8 @@ class CincSource(Source):
     texts = ("english", "scp", "original")
     def default_dir(self): return data_home() / "cinc"
 
-    def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed):
+    def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed,
+              drop_flagged=False):
         if label_set not in CINC_LABEL_SETS:
             if label_set not in ptbxl.LABEL_SETS:
                 raise ValueError(f"cinc label sets are {list(CINC_LABEL_SETS)} (the Challenge's scored SNOMED classes), not {label_set!r}")
@@ -223,7 +228,7 @@ class CincSource(Source):
         if part.empty: raise _split_error(self.name, split, folds, root, scan_split, f"; {len(df)} readable records in all folds")
         signals = load_signals([str(root / p) for p in part["path"]], part.index.tolist(), rate=None,
                                pipeline=_fixed_length(pipe, rate), cache_dir=cache_dir, progress=progress,
-                               source=f"CinC {rate} Hz")
+                               source=f"CinC {rate} Hz", drop_flagged=drop_flagged)
         report, keep = _merge(signals.report, scan_split), signals.ids
         texts = df["dx"].map(lambda d: dx_text(d, original=text == "original"))
         for r in keep.tolist():
@@ -251,7 +256,8 @@ class MimicSource(Source):
     texts = ("english", "original", "clean")
     def default_dir(self): return data_home() / "mimic"
 
-    def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed):
+    def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed,
+              drop_flagged=False):
         if drop_unlabelled:
             raise ValueError("mimic has no diagnostic labels: drop_unlabelled=True would drop every record; pass False")
         df = load_mimic(root).set_index("study_id", drop=False)
@@ -268,7 +274,7 @@ class MimicSource(Source):
                                f"; none of its {len(report.missing)} studies has its waveform files under {root / 'files'}")
         signals = load_signals([str(root / p) for p in part["path"]], part.index.tolist(), rate=None,
                                pipeline=_fixed_length(pipe, rate), cache_dir=cache_dir, progress=progress,
-                               source=f"MIMIC-IV-ECG {rate} Hz")
+                               source=f"MIMIC-IV-ECG {rate} Hz", drop_flagged=drop_flagged)
         report, keep = _merge(signals.report, report), signals.ids
         texts = df["report"].map(clean_report) if text == "clean" else df["report"].astype(str)
         empty = texts.reindex(keep).str.strip().eq("").to_numpy()
@@ -285,20 +291,22 @@ SOURCES: dict[str, type] = {"ptbxl": PTBXLSource, "synthetic": SyntheticSource, 
 def load_split(source: str, split: str, *, data_dir: str | os.PathLike | None = None, folds: dict | None = None,
                rate: int = 100, text: str = "english", label_set: str = "superdiagnostic",
                pipeline: str | dict | None = None, drop_unlabelled: bool = False, cache_dir=None,
-               progress: bool = True, seed: int = 0) -> ECGDataset:
+               progress: bool = True, seed: int = 0, drop_flagged: bool = False) -> ECGDataset:
     """Split `split` ('train'|'val'|'test') of `source` (a name in `SOURCES`) as an `ECGDataset` with `.report`
     (a `LoadReport`), `.classes`, `.texts`, `.labels`, `.meta`, `.ids`; an empty split raises `DataError`.
     `seed` is accepted for sources built at random; the four built-in ones are deterministic (folds never depend on it)."""
     if source not in SOURCES: raise ValueError(f"unknown source {source!r}: choose one of {', '.join(map(repr, SOURCES))}")
     return SOURCES[source]().load(split, data_dir=data_dir, folds=folds, rate=rate, text=text, label_set=label_set,
                                   pipeline=pipeline, drop_unlabelled=drop_unlabelled, cache_dir=cache_dir,
-                                  progress=progress, seed=seed)
+                                  progress=progress, seed=seed, drop_flagged=drop_flagged)
 
 def split_report(ds: ECGDataset) -> dict:
     """JSON-able load report of a split for `metrics.json`: `records` (items in the split), `loaded` (signals read),
-    `missing`, `skipped` {reason: n} and `examples` {reason: one message}. Reasons that keep the record
-    (`report_from_scp`, `dx_unnamed`) are counted in `skipped` too."""
+    `missing`, `skipped` {reason: n}, `flagged` {reason: n} (implausible records, kept unless `drop_flagged`) and
+    `examples` {reason: one message}. Reasons that keep the record (`report_from_scp`, `dx_unnamed`) are counted in
+    `skipped` too."""
     r = ds.report
     return {"source": r.source, "records": len(ds), "loaded": len(r.loaded), "missing": len(r.missing),
             "skipped": {k: len(v) for k, v in sorted(r.skipped.items())},
+            "flagged": {k: len(v) for k, v in sorted(r.flagged.items())},
             "examples": {k: str(v) for k, v in sorted(r.examples.items())}}
