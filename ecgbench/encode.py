@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_encode.ipynb #cac1830f
 from __future__ import annotations
-import math
+import inspect, math
 from typing import Callable
 
 import numpy as np
@@ -18,12 +18,43 @@ __all__ = ['METHODS', 'segmentation', 'paa_windows', 'paa', 'gasf', 'gadf', 'dis
            'encode']
 
 # %% ../nbs/20_encode.ipynb #4086cd18
-def _as_tensor(x) -> torch.Tensor:
-    "`x` as a torch tensor on its own device (numpy arrays go to the CPU); at least 1-D, real-valued."
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if t.ndim == 0: raise ValueError("expected a series shaped (..., T), got a scalar")
-    if t.is_complex() or t.dtype == torch.bool: raise ValueError(f"expected real-valued series, got dtype {t.dtype}")
+_LIMIT = 1e150   # |values| above this are no signal, and their squares or ranges overflow float64
+
+def _as_tensor(x, name: str = "x") -> torch.Tensor:
+    "`x` as a torch tensor on its own device (numpy arrays go to the CPU); at least 1-D, real numbers, time axis non-empty."
+    if isinstance(x, torch.Tensor): t = x
+    else:
+        try: a = np.asarray(x)
+        except ValueError as e:      # numpy refuses ragged nested lists
+            raise DataError(None, f"'{name}' is ragged: its series have different lengths ({str(e).split('. ')[-1].strip('.')})",
+                            "pad or crop every series to one length T first", reason="ragged") from None
+        if a.dtype.kind == "O" and not any(isinstance(v, (str, bytes)) for v in a.flat):
+            try: a = a.astype(np.float64)                            # e.g. a pandas object column of numbers
+            except (TypeError, ValueError): pass
+        if a.dtype.kind not in "biufc":
+            example = next((v.item() if isinstance(v, np.generic) else v for v in a.flat
+                            if not isinstance(v, (int, float, np.number))), None)
+            raise TypeError(f"'{name}' must hold real numbers (the signal), got a {type(x).__name__} of dtype {a.dtype}"
+                            + (f" such as {example!r}" if example is not None else "")
+                            + " -> pass the samples as numbers, e.g. np.asarray(x, dtype=float) after parsing them")
+        if a.dtype.kind == "u" and a.dtype != np.uint8: a = a.astype(np.int64)   # torch lacks most ops on uint16/32/64
+        t = torch.as_tensor(a)
+    if t.ndim == 0: raise ValueError(f"'{name}' must be a series shaped (..., T), got a scalar")
+    if t.is_complex() or t.dtype == torch.bool: raise ValueError(f"'{name}' must be real-valued, got dtype {t.dtype}")
+    if t.shape[-1] == 0:
+        raise DataError(None, f"'{name}' has shape {tuple(t.shape)}: its time axis (the last) is empty, nothing to encode",
+                        "pass at least one sample per series, time last: (..., T)", reason="empty")
     return t
+
+def _check_layout(shape: tuple, n_leads: int | None) -> None:
+    "Refuse an ECG the wrong way round: time must be the last axis, `(..., leads, T)`."
+    if n_leads is None or len(shape) < 2: return
+    n_time, n_other = shape[-1], shape[-2]
+    if n_time <= n_leads < n_other:
+        raise DataError(None, f"'x' has shape {tuple(shape)}: its last axis ({n_time}) looks like {n_leads} or fewer leads and "
+                        f"axis -2 ({n_other}) like time, but time must be the last axis, (..., leads, T)",
+                        f"pass x.swapaxes(-1, -2) (a record as wfdb and ptbxl.read return it is (T, leads): use record.T), "
+                        f"or n_leads=None to encode {n_other} series of {n_time} samples on purpose", reason="transposed")
 
 def _check_finite(t: torch.Tensor) -> None:
     "Raise a `DataError` naming the first series (its batch index) that holds NaN or inf."
@@ -80,6 +111,10 @@ def _flat64(x) -> tuple[torch.Tensor, tuple]:
     "Checked input as float64 `(n_series, T)` plus its leading batch shape."
     t = _as_tensor(x).detach()
     _check_finite(t)
+    if t.is_floating_point() and t.numel() and float(t.abs().amax()) > _LIMIT:
+        raise DataError(None, f"values up to {float(t.abs().amax()):.3g} are no physical signal (limit {_LIMIT:.0e}) "
+                        "and overflow the float64 arithmetic of the encodings", "check the units and rescale the series "
+                        "(ECG leads in mV lie within about ±20)", reason="overflow")
     return t.reshape(-1, t.shape[-1]).to(torch.float64), tuple(t.shape[:-1])
 
 def paa(x, output_size: int | float, overlapping: bool = False, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -303,6 +338,17 @@ def _check_rp(threshold, percentage) -> None:
         raise TypeError(f"threshold must be None, 'point', 'distance' or a number > 0, got {threshold!r}")
     if threshold <= 0: raise ValueError(f"threshold={threshold} must be > 0")
 
+def _check_rp_range(x64: torch.Tensor, dimension: int, dtype: torch.dtype) -> None:
+    "Refuse values whose distances (or their squares, m > 1) overflow `dtype`: the image would be inf/NaN (1e39 in float32)."
+    if not x64.numel() or not dtype.is_floating_point: return
+    peak, top = float(x64.abs().amax()), float(torch.finfo(dtype).max)
+    worst = 2 * peak if dimension == 1 else (2 * peak) ** 2 * dimension      # |x_i - x_j| <= 2 max|x|
+    if worst > top:
+        raise DataError(None, f"recurrence_plot: values up to {peak:.3g} give {'distances' if dimension == 1 else 'squared distances'} "
+                        f"up to {worst:.3g}, beyond {str(dtype).replace('torch.', '')}'s range ({top:.3g}): the image would be inf/NaN",
+                        "rescale the series (ECG leads in mV lie within about ±20)"
+                        + (", or pass dtype=torch.float64" if dtype != torch.float64 else ""), reason="overflow")
+
 def recurrence_plot(x, image_size: int | float | None = None, dimension: int = 1, time_delay: int = 1,
                     threshold: str | float | None = None, percentage: float = 10, overlapping: bool = False,
                     dtype: torch.dtype = torch.float32, chunk_size: int = 16, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -314,6 +360,7 @@ def recurrence_plot(x, image_size: int | float | None = None, dimension: int = 1
     dimension, time_delay = _size(dimension, n_points, "dimension"), _size(time_delay, n_points, "time_delay")
     size = n_points - (dimension - 1) * time_delay
     if size < 1: raise ValueError(f"dimension={dimension}, time_delay={time_delay} leave no trajectory of {n_points} points")
+    _check_rp_range(x64, dimension, dtype if threshold is None else torch.float64)
     def fill(xc, o):
         xc = xc if win is None else _window_mean(xc, *win)
         if threshold is None: _distances(xc.to(o.dtype), dimension, time_delay, out=o); return
@@ -324,7 +371,17 @@ def recurrence_plot(x, image_size: int | float | None = None, dimension: int = 1
 # %% ../nbs/20_encode.ipynb #698fde49
 METHODS: dict[str, Callable[..., torch.Tensor]] = {"gasf": gasf, "gadf": gadf, "mtf": mtf, "rp": recurrence_plot}
 
-def encode(x, method: str, **params) -> torch.Tensor:
-    "Encode `x` `(..., T)` as images with `method` in `METHODS` ('gasf', 'gadf', 'mtf', 'rp'); `params` go to it."
-    if method not in METHODS: raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
-    return METHODS[method](x, **params)
+def encode(x, method: str, n_leads: int | None = 12, **params) -> torch.Tensor:
+    """Encode `x` `(..., T)` as images with `method` in `METHODS` ('gasf', 'gadf', 'mtf', 'rp'); `params` go to it.
+    An array whose last axis holds at most `n_leads` values while the axis before it is longer is an ECG the wrong
+    way round, `(T, leads)`: a `DataError` says how to fix it (`n_leads=None` turns the check off)."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    fn = METHODS[method]
+    allowed = [p for p in inspect.signature(fn).parameters if p != "x"]
+    unknown = [k for k in params if k not in allowed]
+    if unknown:
+        raise TypeError(f"encode(method={method!r}) has no parameter {', '.join(map(repr, unknown))}; its parameters: {', '.join(allowed)}")
+    t = _as_tensor(x)
+    _check_layout(tuple(t.shape), n_leads)
+    return fn(t, **params)

@@ -4,19 +4,44 @@
 
 # %% ../nbs/80_runner.ipynb #d8fb075a
 from __future__ import annotations
-import itertools, json, shlex, subprocess, time
+import itertools, json, os, shlex, subprocess, time
 from pathlib import Path
 
 import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
-from .core import DataError, fingerprint
+from .core import DataError, LoadReport, fingerprint
 from .train.config import ConfigError, closest_key, load_config, read_yaml
 
 # %% auto #0
-__all__ = ['GRID_KEYS', 'RSUM_KINDS', 'notebook_parameters', 'is_config_notebook', 'load_grid', 'run_grid', 'collect',
-           'summary_table']
+__all__ = ['GRID_KEYS', 'RSUM_KINDS', 'input_file', 'input_dir', 'notebook_parameters', 'is_config_notebook', 'load_grid',
+           'run_grid', 'collect', 'summary_table']
+
+# %% ../nbs/80_runner.ipynb #7e0631bc
+def input_file(path: str | Path, what: str = "file") -> Path:
+    "`path` if it is a readable, non-empty UTF-8 text file; else a `DataError` naming it (reasons missing, is_dir, unreadable, empty, binary)."
+    path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.y*ml"))[:3]
+        raise DataError(path, f"is a folder, not a {what}", f"give the {what} itself"
+                        + (f", e.g. {path / inside[0]}" if inside else ""), reason="is_dir")
+    if not path.exists():
+        raise DataError(path, f"no such {what}", f"check the path (relative paths start in {Path.cwd()})", reason="missing")
+    try: text = path.read_bytes()
+    except OSError as e: raise DataError(path, f"cannot read the {what}: {e.strerror}", "check its permissions", reason="unreadable") from None
+    try: text = text.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"is not a text file (byte {e.start} is not UTF-8)", f"give the {what}, not a binary file", reason="binary") from None
+    if not text.strip(): raise DataError(path, f"the {what} is empty", "write its settings into it", reason="empty")
+    return path
+
+def input_dir(path: str | Path, what: str = "folder") -> Path:
+    "`path` if it is an existing folder; else a `DataError` naming it (reasons missing, not_dir)."
+    path = Path(path)
+    if path.is_file(): raise DataError(path, f"is a file, not a {what}", f"give the {what} that holds it: {path.parent}", reason="not_dir")
+    if not path.is_dir(): raise DataError(path, f"no such {what}", f"check the path (relative paths start in {Path.cwd()})", reason="missing")
+    return path
 
 # %% ../nbs/80_runner.ipynb #d49c725c
 GRID_KEYS = ("notebook", "output_dir", "base", "grid", "runs")
@@ -51,10 +76,14 @@ def _check_run(name: str, params: dict, notebook: Path, config_nb: bool, where: 
 
 def load_grid(path: str | Path, check: bool = True) -> dict:
     "Parse and check a grid file into {'notebook': Path, 'output_dir': Path, 'runs': [(name, params)], 'config': bool}."
-    path = Path(path)
+    path = input_file(path, "grid file")
     spec = read_yaml(path)
+    if spec is None: raise DataError(path, "the grid file holds only comments", "write `notebook:` and `grid:` and/or `runs:`", reason="empty")
     if not isinstance(spec, dict) or "notebook" not in spec:
         raise DataError(path, "a grid needs a `notebook:` key (and `grid:` and/or `runs:`)", "see ecgbench.runner docs")
+    for key in ("notebook", "output_dir"):
+        if key in spec and not isinstance(spec[key], str):
+            raise ConfigError(f"{path}: `{key}:` must be a path (a string), got {spec[key]!r}")
     for k in spec:
         if k not in GRID_KEYS:
             near = closest_key(k, GRID_KEYS)
@@ -77,8 +106,11 @@ def load_grid(path: str | Path, check: bool = True) -> dict:
     if len(set(names)) != len(names): raise DataError(path, "two runs share a name", "give each explicit run a unique `name`")
     rel = lambda p: Path(p) if Path(p).is_absolute() else (path.parent / p)
     notebook = rel(spec["notebook"])
-    if not notebook.is_file(): raise DataError(notebook, "notebook not found", f"fix `notebook:` in {path}")
-    config_nb = is_config_notebook(notebook)
+    if not notebook.is_file(): raise DataError(notebook, "notebook not found", f"fix `notebook:` in {path}", reason="missing")
+    try: config_nb = is_config_notebook(notebook)
+    except Exception as e:   # nbformat: not JSON, not a notebook
+        raise DataError(notebook, f"not a readable notebook ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+                        f"fix `notebook:` in {path}", reason="bad_notebook") from None
     if check:
         for name, params in runs: _check_run(name, params, notebook, config_nb, str(path))
     return {"notebook": notebook, "output_dir": rel(spec.get("output_dir", "runs")), "runs": runs, "config": config_nb}
@@ -102,12 +134,15 @@ def run_grid(grid_file: str | Path, dispatch: str | None = None, kernel: str | N
              rerun: bool = False, progress: bool = True) -> pd.DataFrame:
     "Check, then execute (or dispatch) every run of `grid_file`, then return the collected results table."
     g = load_grid(grid_file)
+    if g["output_dir"].exists() and not g["output_dir"].is_dir():
+        raise DataError(g["output_dir"], "`output_dir:` is a file", f"point `output_dir:` in {grid_file} at a folder", reason="not_dir")
     g["output_dir"].mkdir(parents=True, exist_ok=True)
     for name, params in tqdm(g["runs"], desc="runs", disable=not progress):
         out = g["output_dir"] / name
         fname, resolved = _resolved(params, out, g["config"])
         status_file, param_file = out / "status.json", out / fname
-        done = status_file.is_file() and json.loads(status_file.read_text())["status"] == "ok"
+        try: done = _read_json(status_file).get("status") == "ok"
+        except DataError: done = False                                    # unreadable: run it again
         same = param_file.is_file() and yaml.safe_load(param_file.read_text()) == resolved
         if done and same and not rerun: continue
         out.mkdir(parents=True, exist_ok=True)
@@ -117,8 +152,8 @@ def run_grid(grid_file: str | Path, dispatch: str | None = None, kernel: str | N
         if dispatch:
             cmd = dispatch.format(notebook=shlex.quote(str(g["notebook"].resolve())), output=shlex.quote(str(out / "executed.ipynb")),
                                   params=shlex.quote(str(param_file)), name=shlex.quote(name))
-            subprocess.run(cmd, shell=True, check=True)
-            status, err = "dispatched", cmd
+            rc = subprocess.run(cmd, shell=True).returncode
+            status, err = ("dispatched", cmd) if rc == 0 else ("failed", f"dispatch command exited {rc}: {cmd}")
         else:
             t0 = time.time()
             status, err = _execute(g["notebook"], out, nb_params, kernel)
@@ -135,28 +170,68 @@ def _flat(d: dict, prefix: str = "") -> dict:
         else: out[f"{prefix}{k}"] = v
     return out
 
-def collect(output_dir: str | Path) -> pd.DataFrame:
-    "Results table of every run folder under `output_dir` (also written to results.csv / results.md)."
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir(): raise DataError(output_dir, "no such grid output folder", "give the `output_dir` of a grid that ran")
-    rows = []
-    for run in sorted(p for p in output_dir.iterdir() if (p / "config.yaml").is_file() or (p / "params.yaml").is_file()):
-        if (run / "status.json").is_file(): status = json.loads((run / "status.json").read_text())
-        elif (run / "metrics.json").is_file(): status = {"status": "ok", "detail": "ecgbench train"}    # a single run
-        else: status = {"status": "not run", "detail": ""}
-        pfile = run / "config.yaml" if (run / "config.yaml").is_file() else run / "params.yaml"
+def _read_json(path: Path) -> dict:
+    "The JSON object in `path`; {} when absent; a `DataError` (reason 'corrupt') when unreadable or not an object."
+    if not path.is_file(): return {}
+    try: d = json.loads(path.read_text())
+    except (ValueError, OSError) as e: raise DataError(path, f"not valid JSON ({e})", "rerun that run", reason="corrupt") from None
+    if not isinstance(d, dict): raise DataError(path, f"holds a {type(d).__name__}, not a JSON object", "rerun that run", reason="corrupt")
+    return d
+
+def _read_run(run: Path) -> tuple[dict, str | None, str]:
+    "One run folder -> (row, reason it is not a result or None, message)."
+    pfile = run / "config.yaml" if (run / "config.yaml").is_file() else run / "params.yaml"
+    try:
         params = yaml.safe_load(pfile.read_text()) or {}
-        params.pop("output_dir", None)
-        metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
-        metrics.pop("params", None); metrics.pop("val_history", None)
-        if status["status"] == "ok" and not metrics: status = {"status": "failed", "detail": "no metrics.json written"}
-        if status["status"] == "ok" and metrics.get("test", {}).get("collapsed") == 1:
-            status = {"status": "collapsed", "detail": "test embeddings collapsed: do not read this row"}
-        rows.append({"run": run.name, "status": status["status"], "detail": status["detail"],
-                     **{f"param.{k}": v for k, v in _flat(params).items()}, **_flat(metrics)})
+        if not isinstance(params, dict): raise ValueError(f"holds a {type(params).__name__}, not settings")
+    except (yaml.YAMLError, ValueError, OSError) as e:
+        msg = f"{run.name}/{pfile.name}: unreadable ({' '.join(str(e).split())[:200]})"
+        return {"run": run.name, "status": "corrupt", "detail": msg}, "corrupt config", msg
+    params.pop("output_dir", None)
+    row = {"run": run.name, **{f"param.{k}": v for k, v in _flat(params).items()}}
+    try: status = _read_json(run / "status.json")
+    except DataError as e: return {**row, "status": "corrupt", "detail": str(e)}, "corrupt status.json", f"{run.name}: {e.problem}"
+    try: metrics = _read_json(run / "metrics.json")
+    except DataError as e: return {**row, "status": "corrupt", "detail": str(e)}, "corrupt metrics.json", f"{run.name}: {e.problem}"
+    if not status: status = {"status": "ok", "detail": "ecgbench train"} if metrics else {"status": "not run", "detail": ""}
+    status = {"status": str(status.get("status", "?")), "detail": str(status.get("detail", ""))}
+    metrics.pop("params", None); metrics.pop("val_history", None)
+    if status["status"] == "ok" and not metrics: status = {"status": "failed", "detail": "no metrics.json written"}
+    if status["status"] == "ok" and isinstance(metrics.get("test"), dict) and metrics["test"].get("collapsed") == 1:
+        status = {"status": "collapsed", "detail": "test embeddings collapsed: do not read this row"}
+    row = {**row, **status, **_flat(metrics)}
+    if status["status"] in ("ok", "collapsed"): return row, None, ""
+    reason = "failed" if status["status"] == "failed" else "no metrics.json"
+    return row, reason, f"{run.name}: {status['status']}" + (f" ({status['detail'][:200]})" if status["detail"] else "")
+
+def collect(output_dir: str | Path) -> pd.DataFrame:
+    """Results table of every run folder under `output_dir` (also written to results.csv / results.md). What was not
+    read as a result (failed or unfinished runs, corrupt files, sub-folders that are no runs) is counted by reason,
+    by name, in `table.attrs["report"]` (a `LoadReport`) and at the end of results.md."""
+    output_dir = input_dir(output_dir, "grid output folder")
+    report, rows = LoadReport(source=f"collect {output_dir}"), []
+    subdirs = sorted(p for p in output_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+    runs = [p for p in subdirs if (p / "config.yaml").is_file() or (p / "params.yaml").is_file()]
+    if not runs:
+        others = [p.name for p in subdirs]
+        raise DataError(output_dir, "holds no run folders (a run folder has config.yaml or params.yaml)"
+                        + (f"; its sub-folders {', '.join(others[:5])}{' ...' if len(others) > 5 else ''} have neither" if others else ""),
+                        "give the `output_dir` of a grid that ran, or run one into it (`ecgbench run GRID.yaml`)", reason="no_runs")
+    for p in subdirs:
+        if p not in runs: report.skip(p.name, "not a run folder", f"{p.name}: no config.yaml or params.yaml")
+    for run in runs:
+        row, reason, msg = _read_run(run)
+        rows.append(row)
+        if reason: report.skip(run.name, reason, msg)
+        else:
+            report.loaded.append(run.name)
+            if row["status"] == "collapsed": report.flag(run.name, "collapsed", f"{run.name}: test embeddings collapsed")
     table = pd.DataFrame(rows)
+    table.attrs["report"] = report
     table.to_csv(output_dir / "results.csv", index=False)
-    (output_dir / "results.md").write_text(summary_table(table).to_markdown(index=False) if len(table) else "(no runs)\n")
+    md = summary_table(table).to_markdown(index=False)
+    if report.n_skipped or report.missing: md += "\n\nNot read as results:\n\n```\n" + str(report) + "\n```"
+    (output_dir / "results.md").write_text(md + "\n")
     return table
 
 RSUM_KINDS = {"strict RSUM": "strict", "dedup RSUM": "dedup", "label RSUM": "label"}

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/49_train.loop.ipynb #7064e118
 from __future__ import annotations
-import json, logging, os, time, warnings
+import json, logging, os, time, warnings, zipfile
 from pathlib import Path
 
 import lightning as L
@@ -12,14 +12,66 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from pydantic import BaseModel
 
+from ..core import DataError
 from .config import RunConfig, load_config
 from .data import SPLITS, ECGReportDataModule
 from .registry import method_class
 
 # %% auto #0
-__all__ = ['resolve_precision', 'train']
+__all__ = ['TMP_SUFFIX', 'write_atomic', 'AtomicCheckpointIO', 'stale_temp_files', 'check_resume', 'resolve_precision', 'train']
+
+# %% ../../nbs/49_train.loop.ipynb #ee7ff7b2
+TMP_SUFFIX = ".tmp"
+
+def _fsync_dir(folder: Path) -> None:
+    "Make a rename in `folder` durable (no-op where directories cannot be opened)."
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def write_atomic(path: str | Path, data: bytes | str | None = None, save=None) -> Path:
+    "Write `data` (or call `save(file)`) to a temp file beside `path`, fsync, then `os.replace` it over `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as f:
+            if save is not None: save(f)
+            else: f.write(data.encode() if isinstance(data, str) else data)
+            f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
+    _fsync_dir(path.parent)
+    return path
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    "Lightning checkpoint IO whose writes are all-or-nothing (temp file in the same folder, fsync, `os.replace`)."
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if storage_options is not None: raise TypeError("AtomicCheckpointIO takes no storage_options")
+        write_atomic(path, save=lambda f: torch.save(checkpoint, f))
+
+def stale_temp_files(folder: str | Path) -> list[Path]:
+    "Temporary files a killed writer left in `folder` (hidden, `.<name>.<pid>.tmp`)."
+    folder = Path(folder)
+    return sorted(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
+
+def check_resume(ckpt_path: str | None, out: Path) -> str | None:
+    "The checkpoint to resume from (None: from scratch), checked: `'last'` = this run's `last.ckpt` if there is one."
+    if ckpt_path is None: return None
+    path = out / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if ckpt_path == "last" and not path.exists():
+        warnings.warn(f"ckpt_path 'last': no {path} yet (no epoch finished): training from scratch"); return None
+    if not path.is_file():
+        raise DataError(path, "no such checkpoint" if not path.exists() else "is not a file", "fix `ckpt_path`", reason="missing")
+    if not zipfile.is_zipfile(path):
+        raise DataError(path, "is truncated or corrupt: not a complete checkpoint",
+                        "delete it to resume from scratch, or set `ckpt_path` to an intact one (e.g. best.ckpt)", reason="corrupt")
+    return str(path)
 
 # %% ../../nbs/49_train.loop.ipynb #8ca5f02f
 def resolve_precision(precision: str, accelerator: str = "auto") -> str:
@@ -54,9 +106,10 @@ def train(config: str | Path | dict | BaseModel | None = None, callbacks: list |
     if cfg.threads: torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
-    ckpt = str(out / "checkpoints" / "last.ckpt") if cfg.ckpt_path == "last" else cfg.ckpt_path
+    ckpt = check_resume(cfg.ckpt_path, out)
     if int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0:
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=True))
+        for stale in stale_temp_files(out / "checkpoints") + stale_temp_files(out): stale.unlink(missing_ok=True)   # a killed writer's
+        write_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=True))
     dm = ECGReportDataModule.from_config(cfg); dm.setup("fit")
     cls = method_class(cfg.method)
     model = cls.from_config(cfg, dm)
@@ -71,7 +124,8 @@ def train(config: str | Path | dict | BaseModel | None = None, callbacks: list |
                         precision=resolve_precision(cfg.precision, cfg.accelerator),
                         deterministic="warn" if gpu else True, callbacks=[best, last, *(callbacks or [])],
                         logger=CSVLogger(out, name="logs"), default_root_dir=out, enable_progress_bar=cfg.progress,
-                        enable_model_summary=False, use_distributed_sampler=False)   # the data module shards batches
+                        enable_model_summary=False, use_distributed_sampler=False,   # the data module shards batches
+                        plugins=[AtomicCheckpointIO()])
     trainer.log_every_n_steps = cfg.log_every_n_steps or max(1, min(50, steps_per_epoch // trainer.world_size))   # per-rank steps
     last_path = out / "checkpoints" / "last.ckpt"
     if cfg.epochs > 0: trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
@@ -83,5 +137,5 @@ def train(config: str | Path | dict | BaseModel | None = None, callbacks: list |
               "best_checkpoint": best.best_model_path or None, "last_checkpoint": str(last_path) if last_path.exists() else None,
               "n_records": {s: len(dm.datasets[s]) for s in SPLITS}, "data": dm.load_reports,
               "seconds": round(time.time() - t0, 2), "params": cfg.to_dict()}
-    if trainer.is_global_zero: (out / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
+    if trainer.is_global_zero: write_atomic(out / "metrics.json", json.dumps(result, indent=1, default=str))
     return result
