@@ -262,7 +262,8 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
         if key in seen or "test.baseline/random/strict/RSUM" not in table or pd.isna(r.get("test.baseline/random/strict/RSUM")): continue
         seen.add(key)
         for b in ("random", "popularity"):
-            row = {"run": f"baseline: {b}" + (f" ({', '.join(key)})" if len(seen) > 1 else ""), "status": "baseline",
+            other = f" (test split of {r['run']}: {r.get('n_records.test')} records)" if len(seen) > 1 else ""
+            row = {"run": f"baseline: {b}{other}", "status": "baseline",
                    "n test": r.get("n_records.test")}
             for label, kind in RSUM_KINDS.items():
                 v = _fmt_rsum(r, f"test.baseline/{b}/{kind}/")
