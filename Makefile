@@ -54,7 +54,7 @@ clean-nbs: $(STAMP)
 	$(BIN)/nbdev_clean
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab nbs
+	$(BIN)/jupyter lab --ServerApp.root_dir=. nbs/index.ipynb   # the repo root is served, so ../figures/ links resolve
 
 # Quarto cannot be installed here: fall back to nbconvert, which executes each notebook (real data where
 # present, slow cells included: allow ~15 minutes) and writes one HTML page per notebook under _docs/.
