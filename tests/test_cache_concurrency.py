@@ -27,17 +27,22 @@ def _records(folder: Path, n: int = 30) -> tuple[list[str], list[str]]:
     return paths, [f"r{i}" for i in range(n)]
 
 
-def _racer(paths, ids, cache_dir, log, barrier, out):
-    "One competing (spawned) process: count its builds in `log`, wait for the others, load, report key + array hash."
+def _count_builds(log) -> None:
+    "Make this process's cache builds slow (the other processes arrive while one runs) and log each to `log`."
     real = cache_mod._build
 
     def counted(folder, *a, **k):
         with open(log, "a") as f:
             f.write(f"{cache_mod._host()} {os.getpid()} {folder.name}\n")
-        time.sleep(1.5)                     # a slow build: the other processes arrive while it runs
+        time.sleep(1.5)
         return real(folder, *a, **k)
 
     cache_mod._build = counted
+
+
+def _racer(paths, ids, cache_dir, log, barrier, out):
+    "One competing (spawned) process: count its builds in `log`, wait for the others, load, report key + array hash."
+    _count_builds(log)
     barrier.wait()
     c = cache_mod.load_signals(paths, ids, rate=100, cache_dir=cache_dir, n_jobs=1, progress=False)
     out.put((c.key, hashlib.sha256(c.array().tobytes()).hexdigest(), str(c.array().dtype)))
@@ -156,15 +161,7 @@ def test_waiting_too_long_for_another_builder_says_so(tmp_path):
 def _damaged_racer(paths, ids, cache_dir, log, barrier, out):
     "A competing process on a damaged cache: count rebuilds, record the warnings it saw."
     import warnings
-    real = cache_mod._build
-
-    def counted(folder, *a, **k):
-        with open(log, "a") as f:
-            f.write(f"{cache_mod._host()} {os.getpid()} {folder.name}\n")
-        time.sleep(1.5)
-        return real(folder, *a, **k)
-
-    cache_mod._build = counted
+    _count_builds(log)
     barrier.wait()
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
