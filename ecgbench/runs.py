@@ -15,7 +15,7 @@ from .train.config import RunConfig, load_config
 from .train.registry import encode_ecg, method_class
 
 # %% auto #0
-__all__ = ['checkpoint_fingerprint', 'Run']
+__all__ = ['checkpoint_fingerprint', 'Run', 'synthetic_run', 'demo_run']
 
 # %% ../nbs/65_runs.ipynb #02fc9b61
 def checkpoint_fingerprint(path: str | os.PathLike, block: int = 1 << 20) -> str:
@@ -120,3 +120,25 @@ class Run:
             np.savez(tmp, **out); os.replace(tmp, path)
         self._embeddings[path] = out
         return out
+
+# %% ../nbs/65_runs.ipynb #e3a9655f
+def synthetic_run(method: str = "clip", seed: int = 0, epochs: int = 3, folder: str | os.PathLike | None = None) -> Run:
+    "A small run on the embedded synthetic data, trained on first use (a few seconds) and reused after; returns its `Run`."
+    from filelock import FileLock
+    from ecgbench.core import data_home
+    from ecgbench.data.synthetic import default_synthetic
+    from ecgbench.train.loop import train
+    folder = Path(folder) if folder is not None else data_home() / "runs" / f"synthetic-{method}-seed{seed}-e{epochs}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "metrics.json").is_file():
+            kw = dict(text_encoder="tiny", embed_dim=16) if method != "supervised" else {}
+            train(dict(method=method, source="synthetic", data_dir=str(default_synthetic(progress=False)),
+                       ecg_encoder="resnet1d18", ecg_kw={"width": 8, "stem_pool": True}, epochs=epochs, batch_size=32,
+                       seed=seed, progress=False, threads=1, output_dir=str(folder), **kw))
+    return Run(folder)
+
+def demo_run(folder: str | os.PathLike | None = None) -> Run:
+    "The run a dashboard notebook shows: `folder`, else `$ECGBENCH_RUN`, else the synthetic CLIP run."
+    folder = folder or os.environ.get("ECGBENCH_RUN")
+    return Run(folder) if folder else synthetic_run()
