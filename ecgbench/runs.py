@@ -122,7 +122,7 @@ class Run:
         return out
 
 # %% ../nbs/65_runs.ipynb #e3a9655f
-def synthetic_run(method: str = "clip", seed: int = 0, epochs: int = 3, folder: str | os.PathLike | None = None) -> Run:
+def synthetic_run(method: str = "clip", seed: int = 0, epochs: int = 8, folder: str | os.PathLike | None = None) -> Run:
     "A small run on the embedded synthetic data, trained on first use (a few seconds) and reused after; returns its `Run`."
     from filelock import FileLock
     from ecgbench.core import data_home
@@ -132,10 +132,10 @@ def synthetic_run(method: str = "clip", seed: int = 0, epochs: int = 3, folder: 
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
         if not (folder / "metrics.json").is_file():
-            kw = dict(text_encoder="tiny", embed_dim=16) if method != "supervised" else {}
+            kw = dict(text_encoder="tiny", embed_dim=64) if method != "supervised" else {}   # 8 epochs: not collapsed
             train(dict(method=method, source="synthetic", data_dir=str(default_synthetic(progress=False)),
                        ecg_encoder="resnet1d18", ecg_kw={"width": 8, "stem_pool": True}, epochs=epochs, batch_size=32,
-                       seed=seed, progress=False, threads=1, output_dir=str(folder), **kw))
+                       lr=3e-3, log_every_n_steps=1, seed=seed, progress=False, threads=1, output_dir=str(folder), **kw))
     return Run(folder)
 
 def demo_run(folder: str | os.PathLike | None = None) -> Run:

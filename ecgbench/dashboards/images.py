@@ -123,8 +123,10 @@ class ImageInspector:
     "Interactive view of one record of a PTB-XL-layout folder `root`: waveform + beat, one lead's encoding, layout image."
     def __init__(self, root: str | os.PathLike, rate: int = 100, ecg_id: int | None = None, lead: str = "II",
                  method: str = "GASF", layout: str = "all-grid", image_size: int = 64, layout_size: int = 224,
-                 beat_lead: str = "II", before: float = 0.25, after: float = 0.45, live: bool | None = None):
+                 beat_lead: str = "II", before: float = 0.25, after: float = 0.45, live: bool | None = None,
+                 page_size: int = 50):
         self.index, self.fs, self.beat_kw = RecordIndex(root, rate), float(rate), dict(before=before, after=after)
+        self.page_size, self._filtered, self.matches, self._text = page_size, [], [], {}
         self.beat_lead, self.n_reads, self._cache = beat_lead, 0, (None, None)
         self._make_controls(lead, method, layout, image_size, layout_size)
         self._make_views(live)
@@ -132,6 +134,7 @@ class ImageInspector:
         self._set_records(self.index.ids())
         if ecg_id is not None: self.goto.value = ecg_id
         self.widget = W.VBox([self._controls, self.wave.widget, W.HBox([self.heat.widget, self.image.widget]), self.status])
+        self.widget.add_class("ecgbench-dashboard")
 
     def _ipython_display_(self): display(self.widget)
 
@@ -142,7 +145,10 @@ class ImageInspector:
         self.cls = W.Dropdown(options=[], description="class", disabled=True)
         self.fold = W.Dropdown(options=[("all", 0)] + [(str(f), int(f)) for f in sorted(ix.db.strat_fold.unique())],
                                value=0, description="fold")
+        self.search = W.Text(value="", placeholder="ecg_id, SCP code, fold …", description="search", continuous_update=False)
         self.record = W.Dropdown(options=[], description="record", layout=W.Layout(width="420px"))
+        self.page = W.BoundedIntText(value=1, min=1, max=1, description="page", layout=W.Layout(width="150px"))
+        self.pages = W.HTML()
         self.goto = W.IntText(value=0, description="ecg_id")
         self.lead = W.Dropdown(options=list(LEADS), value=lead, description="lead")
         self.method = W.ToggleButtons(options=list(METHOD_NAMES), value=method, description="encoding")
@@ -157,8 +163,15 @@ class ImageInspector:
         self.layout = W.Dropdown(options=list(L.LAYOUTS), value=layout, description="layout")
         self.layout_size = W.IntSlider(value=layout_size, min=32, max=448, step=32, description="layout size")
         self.status = W.HTML()
+        self.layout.add_class("ecgbench-primary")
+        for w in (self.label_set, self.cls, self.fold, self.search, self.record, self.page, self.goto, self.lead, self.method,
+                  self.size, self.sample_range, self.n_bins, self.strategy, self.threshold, self.percentage, self.layout,
+                  self.layout_size):
+            w.style.description_width = "initial"   # long descriptions ("MTF bins by", "RP threshold") are not clipped
+        self.beat.indent = False
         self._params = [self.sample_range, self.n_bins, self.strategy, self.threshold, self.percentage]
-        self._controls = W.VBox([W.HBox([self.label_set, self.cls, self.fold]), W.HBox([self.record, self.goto]),
+        self._controls = W.VBox([W.HBox([self.label_set, self.cls, self.fold]), W.HBox([self.search, self.goto]),
+                                 W.HBox([self.record, self.page, self.pages]),
                                  W.HBox([self.lead, self.beat, self.size]), self.method,
                                  W.HBox([self.sample_range, self.n_bins, self.strategy]),
                                  W.HBox([self.threshold, self.percentage]), W.HBox([self.layout, self.layout_size])])
@@ -166,7 +179,8 @@ class ImageInspector:
     def _make_views(self, live) -> None:
         wave = go.Figure([go.Scatter(mode="lines", name="lead", line=dict(width=1)),
                           go.Scatter(mode="markers", name="R peaks", marker=dict(color="crimson", size=8, symbol="x"))])
-        wave.update_layout(width=850, height=260, margin=dict(l=40, r=10, t=40, b=35), xaxis_title="s", yaxis_title="mV")
+        wave.update_layout(width=850, height=280, margin=dict(l=50, r=10, t=60, b=40), xaxis_title="s", yaxis_title="mV",
+                           showlegend=True, legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
         self.wave = FigureView(wave, live)
         self.heat = FigureView(_image_figure("encoding", go.Heatmap(colorscale="RdBu_r")), live)
         self.image = FigureView(_image_figure("layout", go.Image()), live)
@@ -177,6 +191,8 @@ class ImageInspector:
         on([self.label_set], self._on_label_set)
         on([self.cls, self.fold], self._on_filter)
         on([self.record], self._on_record)
+        on([self.search], lambda _: self._apply_search())
+        on([self.page], lambda _: self._show_page())
         on([self.goto], self._on_goto)
         on([self.lead], lambda _: (self._draw_wave(), self._draw_heat()))
         on([self.beat], lambda _: self._draw_all())
@@ -196,15 +212,38 @@ class ImageInspector:
         self._set_records(self.index.ids(s, self.cls.value, self.fold.value or None))
 
     def _set_records(self, ids: list[int]) -> None:
-        _set_options(self.record, [(self.index.describe(i), i) for i in ids])
-        self.status.value = f"{len(ids)} record(s) match" if ids else "<b style='color:firebrick'>no record matches the filter</b>"
-        if not ids: self._draw_all()
+        "The records the label/fold filter leaves; the search box narrows them further."
+        self._filtered = ids
+        self._apply_search()
+
+    def _describe(self, ecg_id: int) -> str:
+        "`RecordIndex.describe`, lower-cased and kept (the search reads it for every record)."
+        if ecg_id not in self._text: self._text[ecg_id] = self.index.describe(ecg_id).lower()
+        return self._text[ecg_id]
+
+    def _apply_search(self) -> None:
+        "Keep the filtered records whose description holds every word of the search box; show page 1."
+        words = self.search.value.lower().split()
+        self.matches = [i for i in self._filtered if all(w in self._describe(i) for w in words)]
+        n = len(self.matches)
+        self.page.max = max(1, -(-n // self.page_size))
+        if self.page.value != 1: self.page.value = 1          # redraws through `_show_page`
+        else: self._show_page()
+        self.status.value = f"{n} record(s) match" if n else "<b style='color:firebrick'>no record matches the filter</b>"
+        if not n: self._draw_all()
+
+    def _show_page(self) -> None:
+        "Put the current page of matching records (at most `page_size`) in the record list."
+        a = (self.page.value - 1) * self.page_size
+        _set_options(self.record, [(self.index.describe(i), i) for i in self.matches[a:a + self.page_size]])
+        self.pages.value = f"of {self.page.max} ({len(self.matches)} records)"
 
     def _on_goto(self, change) -> None:
         i = change["new"]
         if i not in self.index.db.index:
             self.status.value = f"<b style='color:firebrick'>ecg_id {i} is not available at {self.index.rate} Hz</b>"; return
-        if i not in [v for _, v in self.record.options]: self.label_set.value, self.fold.value = _NONE, 0
+        if i not in self.matches: self.label_set.value, self.fold.value, self.search.value = _NONE, 0, ""
+        self.page.value = self.matches.index(i) // self.page_size + 1
         self.record.value = i
 
     def _on_record(self, _=None) -> None: self._draw_all()
@@ -253,9 +292,9 @@ class ImageInspector:
                 _message(fig, "no record matches the filter")
             else:
                 li, t = LEADS.index(self.lead.value), np.arange(len(x)) / self.fs
-                fig.data[0].update(x=t, y=x[:, li], name=self.lead.value)
+                fig.data[0].update(x=t, y=x[:, li], name=f"lead {self.lead.value}")
                 p, centre, err = self._cache[1][1:]
-                fig.data[1].update(x=t[p], y=x[p, li])
+                fig.data[1].update(x=t[p], y=x[p, li], name="R peaks")   # named on every draw: never plotly's "trace 1"
                 b, a = L.beat_bounds(self.fs, **self.beat_kw)
                 fig.layout.shapes = [] if centre is None or not self.beat.value else [dict(
                     type="rect", xref="x", yref="paper", x0=t[centre - b], x1=t[centre + a - 1], y0=0, y1=1,
