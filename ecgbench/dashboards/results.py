@@ -387,19 +387,22 @@ class ResultsBoard:
         with self.out: display(W.HTML(f"<b style='color:firebrick'>{html.escape(text)}</b>"))
 
 # %% ../../nbs/81_dashboards.results.ipynb #fbbc6d38
-def synthetic_grid(folder: str | os.PathLike | None = None, embed_dims: tuple = (8, 16), seed: int = 0, epochs: int = 1) -> Path:
-    "A grid folder of small CLIP runs on the synthetic data (one per `embed_dims`), trained on first use and reused after."
+def synthetic_grid(folder: str | os.PathLike | None = None, embed_dims: tuple = (16, 64), seeds: tuple = (0, 1),
+                   epochs: int = 8) -> Path:
+    "A grid folder of small CLIP runs on the synthetic data (`embed_dims` × `seeds`), trained on first use and reused after."
     from filelock import FileLock
     from ecgbench.core import data_home
     from ecgbench.data.synthetic import default_synthetic
     from ecgbench.train.loop import train
-    folder = Path(folder) if folder is not None else data_home() / "runs" / "synthetic-grid"
+    folder = Path(folder) if folder is not None else data_home() / "runs" / f"synthetic-grid-e{epochs}"
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
         for d in embed_dims:
-            out = folder / f"embed_dim={d}_seed={seed}"
-            if (out / "metrics.json").is_file(): continue
-            train(dict(method="clip", source="synthetic", data_dir=str(default_synthetic(progress=False)), ecg_encoder="resnet1d18",
-                       ecg_kw={"width": 8, "stem_pool": True}, text_encoder="tiny", embed_dim=d, epochs=epochs, batch_size=32,
-                       bootstrap=20, seed=seed, progress=False, threads=1, output_dir=str(out)))
+            for seed in seeds:
+                out = folder / f"embed_dim={d}_seed={seed}"
+                if (out / "metrics.json").is_file(): continue
+                train(dict(method="clip", source="synthetic", data_dir=str(default_synthetic(progress=False)),
+                           ecg_encoder="resnet1d18", ecg_kw={"width": 8, "stem_pool": True}, text_encoder="tiny", embed_dim=d,
+                           epochs=epochs, batch_size=32, lr=3e-3, bootstrap=20, seed=seed, progress=False, threads=1,
+                           output_dir=str(out)))   # 8 epochs at lr 3e-3: not collapsed (as `synthetic_run`)
     return folder
