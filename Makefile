@@ -44,8 +44,13 @@ bench: $(STAMP) realdata
 	$(BIN)/nbdev_test --n_workers 1 --flags bench --path nbs/90_bench.ipynb
 
 # Figures shown by the README and docs are regenerated on purpose, never by the tests (which write under data/figures).
+# Then the dashboards' screenshots (figures/dashboard_<name>.png): each dashboard notebook run in JupyterLab in headless
+# Chromium (tests/test_browser_lab.py); they show the synthetic demo run, or a real one: make figures ECGBENCH_RUN=/work/runs/clip_c
+ECGBENCH_RUN ?=
 figures: $(STAMP) realdata
 	ECGBENCH_FIGURES=$(CURDIR)/figures $(BIN)/nbdev_test --n_workers 1 --flags slow
+	ECGBENCH_FIGURES=$(CURDIR)/figures $(if $(ECGBENCH_RUN),ECGBENCH_RUN=$(abspath $(ECGBENCH_RUN))) \
+	  $(BIN)/python -m pytest -q -rs -m browser tests/test_browser_lab.py
 
 export: $(STAMP)
 	$(BIN)/nbdev_export
@@ -56,9 +61,8 @@ clean-nbs: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. nbs/index.ipynb   # the repo root is served, so ../figures/ links resolve
 
-# Quarto cannot be installed here: fall back to nbconvert, which executes each notebook (real data where
-# present, slow cells included: allow ~15 minutes) and writes one HTML page per notebook under _docs/.
+# The docs site: nbdev_docs where Quarto exists; else docs/build.py (offline Sphinx + myst-nb + furo): nbdev's processors
+# (hide/export/show_doc), notebooks executed with slow/bench cells skipped (DOCS_FLAGS=slow includes slow cells),
+# 2 at a time, cached by content under _docs_build/ (a second run is fast); the site is written to _site/.
 docs: $(STAMP)
-	@if command -v quarto >/dev/null; then $(BIN)/nbdev_docs; else \
-	  mkdir -p _docs && cd nbs && ../$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1200 \
-	    --output-dir ../_docs *.ipynb && echo "docs written to _docs/ (nbconvert fallback: quarto is not installed)"; fi
+	@if command -v quarto >/dev/null; then $(BIN)/nbdev_docs; else $(BIN)/python docs/build.py; fi

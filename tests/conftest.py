@@ -41,3 +41,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("ecgbench")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
                           cwd=REPO, timeout=900)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives headless Chromium (JupyterLab, docs site); `pytest -m browser` selects them")
