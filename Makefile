@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: install demo test test-real bench figures export clean-nbs docs realdata lab
+.PHONY: install demo test test-real bench figures screenshots export clean-nbs docs realdata lab
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,11 +45,17 @@ bench: $(STAMP) realdata
 
 # Figures shown by the README and docs are regenerated on purpose, never by the tests (which write under data/figures).
 # Then the dashboards' screenshots (figures/dashboard_<name>.png): each dashboard notebook run in JupyterLab in headless
-# Chromium (tests/test_browser_lab.py); they show the synthetic demo run, or a real one: make figures ECGBENCH_RUN=/work/runs/clip_c
+# Chromium (tests/test_browser_lab.py), on the synthetic demo run, or on a real run and grid folder:
+#   make screenshots ECGBENCH_RUN=/work/runs/clip_c ECGBENCH_GRID=/work/runs/ptbxl   (only the screenshots)
 ECGBENCH_RUN ?=
+ECGBENCH_GRID ?=
 figures: $(STAMP) realdata
 	ECGBENCH_FIGURES=$(CURDIR)/figures $(BIN)/nbdev_test --n_workers 1 --flags slow
+	$(MAKE) screenshots
+
+screenshots: $(STAMP)
 	ECGBENCH_FIGURES=$(CURDIR)/figures $(if $(ECGBENCH_RUN),ECGBENCH_RUN=$(abspath $(ECGBENCH_RUN))) \
+	  $(if $(ECGBENCH_GRID),ECGBENCH_GRID=$(abspath $(ECGBENCH_GRID))) \
 	  $(BIN)/python -m pytest -q -rs -m browser tests/test_browser_lab.py
 
 export: $(STAMP)

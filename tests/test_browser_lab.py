@@ -41,6 +41,14 @@ STATE_JS = """() => {
           text: d.innerText, n_dashboards: ds.length};
 }"""
 
+# Legend entries plotly.js drew: a trace whose name got lost reads "trace N" (the image inspector's R peaks once did).
+LEGEND_JS = """() => { const ds = document.querySelectorAll('.jp-Notebook .ecgbench-dashboard');
+  return [...ds[ds.length - 1].querySelectorAll('.legendtext')].map(e => e.textContent); }"""
+
+def unnamed_traces(page) -> list[str]:
+    "Legend entries of the last dashboard that carry plotly's default name ('trace 1'): a trace drawn without its name."
+    return [t for t in page.evaluate(LEGEND_JS) if re.fullmatch(r"trace \d+", t.strip())]
+
 DONE_JS = """() => {
   const ps = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
   if (!ps.length || ps.some(t => t.includes('*'))) return false;          // a cell is running or queued
@@ -167,6 +175,7 @@ def test_dashboard_runs_and_reacts(nb: Path, lab, chromium, tmp_path, unchanged)
                                      f"figure's data nor the dashboard's text within 60 s") from e
             after = stable_state(page)
             assert after != before
+            assert not unnamed_traces(page), f"{rel}: legend entries without a name: {unnamed_traces(page)}"
             page.screenshot(path=str(tmp_path / "after_select.png"))
             errors = error_outputs(page)
             assert not errors, f"{rel}: an error after selecting {options[1]!r}:\n" + "\n---\n".join(errors)

@@ -2,6 +2,7 @@
 
 One notebook holds what the real pages hold (a `#| hide` cell, an exported function with a docstring, a plotly figure,
 an ipywidget, a `#| slow` cell, math); three more are markdown-only and only place pages in sidebar sections."""
+import json
 import importlib.util, re, struct, sys, zlib
 from pathlib import Path
 
@@ -142,12 +143,18 @@ def test_sections():
     assert build.skip_flags("slow") == {"bench"} and build.skip_flags("") == {"slow", "bench"}
 
 
-def test_records_notebook_survives_nbdev_docs_processing():
+def test_every_notebook_survives_nbdev_docs_processing():
     """nbdev_docs (the Quarto path) re-runs only exported/import/show_doc cells (`exec_show_docs`); a cell it runs must
-    not need a variable of a cell it skips: 01_data.records used to stop there with NameError: tmp."""
+    not need a variable of a cell it skips (01_data.records used to stop there with NameError: tmp, and eight other
+    notebooks likewise). Every notebook goes through nbdev's own docs processors, in one process (~3 min)."""
     import subprocess
-    code = ("import warnings; warnings.simplefilter('ignore')\n"
-            "from execnb.nbio import read_nb\nfrom nbdev.processors import FilterDefaults\n"
-            "FilterDefaults()(read_nb('01_data.records.ipynb'))\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO / "nbs", capture_output=True, text=True, timeout=300)
+    code = ("import glob, json, warnings; warnings.simplefilter('ignore')\n"
+            "from execnb.nbio import read_nb\nfrom nbdev.processors import FilterDefaults\nbad = []\n"
+            "for nb in sorted(glob.glob('*.ipynb')):\n"
+            "    try: FilterDefaults()(read_nb(nb))\n"
+            "    except Exception as e: bad.append(f'{nb}: {e!r} (from {e.__cause__!r})')\n"
+            "print('@@' + json.dumps(bad))\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO / "nbs", capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stderr[-2000:]
+    bad = json.loads(r.stdout.rsplit("@@", 1)[1])
+    assert not bad, "\n".join(bad)

@@ -177,7 +177,7 @@ class ImageInspector:
                                  W.HBox([self.threshold, self.percentage]), W.HBox([self.layout, self.layout_size])])
 
     def _make_views(self, live) -> None:
-        wave = go.Figure([go.Scatter(mode="lines", name="lead", line=dict(width=1)),
+        wave = go.Figure([go.Scatter(mode="lines", name="ECG", line=dict(width=1)),
                           go.Scatter(mode="markers", name="R peaks", marker=dict(color="crimson", size=8, symbol="x"))])
         wave.update_layout(width=850, height=280, margin=dict(l=50, r=10, t=60, b=40), xaxis_title="s", yaxis_title="mV",
                            showlegend=True, legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
@@ -292,9 +292,11 @@ class ImageInspector:
                 _message(fig, "no record matches the filter")
             else:
                 li, t = LEADS.index(self.lead.value), np.arange(len(x)) / self.fs
-                fig.data[0].update(x=t, y=x[:, li], name=f"lead {self.lead.value}")
+                # names stay as built: a batched restyle that renamed only trace 0 sent `null` for trace 1's name,
+                # which plotly.js showed as "trace 1" (the lead is in the title)
+                fig.data[0].update(x=t, y=x[:, li])
                 p, centre, err = self._cache[1][1:]
-                fig.data[1].update(x=t[p], y=x[p, li], name="R peaks")   # named on every draw: never plotly's "trace 1"
+                fig.data[1].update(x=t[p], y=x[p, li])
                 b, a = L.beat_bounds(self.fs, **self.beat_kw)
                 fig.layout.shapes = [] if centre is None or not self.beat.value else [dict(
                     type="rect", xref="x", yref="paper", x0=t[centre - b], x1=t[centre + a - 1], y0=0, y1=1,

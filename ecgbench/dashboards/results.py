@@ -20,7 +20,7 @@ from .images import FigureView
 
 # %% auto #0
 __all__ = ['HOUSEKEEPING', 'KEY_METRICS', 'RESULT_STATUSES', 'SPLIT_COLS', 'DASHBOARDS', 'short', 'varying_settings',
-           'metric_options', 'board_frame', 'sort_frame', 'served_root', 'notebook_link', 'dashboard_class',
+           'metric_options', 'board_frame', 'sort_frame', 'served_root', 'notebook_link', 'dashboard_class', 'opener',
            'dashboard_snippet', 'ResultsBoard', 'synthetic_grid']
 
 # %% ../../nbs/81_dashboards.results.ipynb #46dfa6dc
@@ -103,7 +103,7 @@ def sort_frame(frame: pd.DataFrame, column: str, ascending: bool = True) -> pd.D
 # %% ../../nbs/81_dashboards.results.ipynb #c30b1c63
 DASHBOARDS = (("embeddings", "EmbeddingExplorer", "embedding explorer"),
               ("retrieval", "RetrievalBrowser", "retrieval browser"),
-              ("reports", None, "reports dashboard"))
+              ("reports", "ReportViewer", "report viewer"))
 
 def served_root() -> tuple[Path | None, str]:
     "(folder JupyterLab serves, its base URL): `$ECGBENCH_SERVED_ROOT` (+ `$ECGBENCH_BASE_URL`), else a running server's, else (None, '/')."
@@ -142,13 +142,16 @@ def dashboard_class(module: str, name: str | None = None) -> type:
     if not isinstance(getattr(mod, name, None), type): raise ImportError(f"{full} has no class {name}")
     return getattr(mod, name)
 
+def opener(cls: type):
+    "What builds dashboard `cls` from a `Run`: its `from_run` classmethod when it has one (the report viewer), else `cls`."
+    return getattr(cls, "from_run", None) or cls
+
 def dashboard_snippet(module: str, name: str | None, folder: str | os.PathLike) -> str:
-    "The two lines that open run `folder` in dashboard `name` of `ecgbench.dashboards.<module>`."
-    if name is None:
-        try: name = dashboard_class(module).__name__
-        except Exception: name = "<Dashboard>"
+    "The lines that open run `folder` in dashboard `name` of `ecgbench.dashboards.<module>`."
+    try: cls = dashboard_class(module, name); name, make = cls.__name__, opener(cls).__qualname__
+    except Exception: name = name or "<Dashboard>"; make = name
     return (f"from ecgbench.runs import Run\nfrom ecgbench.dashboards.{module} import {name}\n"
-            f"{name}(Run({str(folder)!r}))")
+            f"{make}(Run({str(folder)!r}))")
 
 # %% ../../nbs/81_dashboards.results.ipynb #3f2c0e93
 _CSS = """<style>
@@ -218,6 +221,7 @@ class ResultsBoard:
         self.metric.add_class("ecgbench-primary")
         xs = [(short(c), c) for c in self.varying] + [("run", "run")]
         default = next((c for c in self.varying if c != "param.seed"), self.varying[0] if self.varying else "run")
+        if len(self.varying) > 3: default = "run"     # many settings vary (runs of different recipes): one point per run
         self.x = W.Dropdown(options=xs, value=x or default, description="against")
         self.sort = W.Dropdown(options=[("run", "run"), ("status", "status"), ("kind", "kind"),
                                         *[(short(c), c) for c in self.varying], *[(m, c) for m, c in self.metrics.items()]],
@@ -239,7 +243,8 @@ class ResultsBoard:
 
     def _make_views(self, live) -> None:
         fig = go.Figure()
-        fig.update_layout(width=850, height=380, margin=dict(l=50, r=10, t=40, b=40), legend_title_text="runs with")
+        fig.update_layout(width=850, height=460, margin=dict(l=50, r=10, t=40, b=40), legend_title_text="runs with",
+                          legend=dict(orientation="h", yanchor="top", y=-0.25, x=0, font=dict(size=10)))   # below: never squeezes the plot
         self.view = FigureView(fig, live)
 
     def _wire(self) -> None:
@@ -280,11 +285,12 @@ class ResultsBoard:
                       for s in ("lo", "hi"))
             has_ci = bool(np.isfinite(lo).any())
             traces.append(go.Scatter(
-                x=g["_x"].tolist() if numeric else [_fmt_setting(v) for v in g["_x"]], y=y, mode="markers", name=name,
+                x=g["_x"].tolist() if numeric else [_fmt_setting(v) for v in g["_x"]], y=y, mode="markers",
+                name=name if len(name) <= 90 else name[:87] + "…", 
                 marker=dict(size=9, symbol=["x" if k == "random-init" else "circle-open" if st == "collapsed" else "circle"
                                             for k, st in zip(g["kind"], g["status"])]),
                 error_y=dict(type="data", array=np.nan_to_num(hi - y), arrayminus=np.nan_to_num(y - lo), visible=has_ci),
-                text=g["run"].tolist(), hovertemplate="%{text}<br>%{y:.3f}<extra>%{fullData.name}</extra>"))
+                text=g["run"].tolist(), hovertemplate="%{text}<br>%{y:.3f}<extra></extra>"))
         base = self.frame[self.frame["kind"].isin(["random", "popularity"])] if col else self.frame.iloc[:0]
         base = base[pd.to_numeric(base[col], errors="coerce").notna()] if col in base else base.iloc[:0]
         shapes = [dict(type="line", xref="paper", x0=0, x1=1, y0=float(r[col]), y1=float(r[col]),
@@ -304,8 +310,8 @@ class ResultsBoard:
         "(header, column) of the table: run, status, the varying settings, the headline metrics (+ the chosen one), n test."
         heads = [(m, c) for m, c in self.metrics.items() if m in KEY_METRICS]
         if self.metric_column and self.metric.value not in KEY_METRICS: heads.append((self.metric.value, self.metric_column))
-        return [("kind", "kind"), ("run", "run"), ("status", "status"), *[(short(c), c) for c in self.varying],
-                *heads, ("n test", "n_records.test"), ("detail", "detail")]
+        return [("kind", "kind"), ("run", "run"), ("status", "status"), *heads, ("n test", "n_records.test"),
+                *[(short(c), c) for c in self.varying], ("detail", "detail")]
 
     def shown(self) -> pd.DataFrame:
         "The board's rows in the table's current order."
@@ -377,7 +383,7 @@ class ResultsBoard:
         self.out.clear_output(); self.opened = None
         try: cls = dashboard_class(module, name)
         except ImportError as e: return self._say(f"cannot open {self.run.value} there: {e}")
-        try: self.opened = cls(Run(self.run_folder))
+        try: self.opened = opener(cls)(Run(self.run_folder))
         except Exception as e: return self._say(f"{cls.__name__} failed on {self.run.value}: {type(e).__name__}: {e}")
         with self.out: display(self.opened)
         return self.opened

@@ -359,8 +359,9 @@ class RetrievalBrowser:
         fig, fs = self.thumbs_view.fig, float(self.run.config.rate)
         shows = [(self.split, q["record"], f"query {q['record']} · lead II", "black")] if q.get("record") is not None else [None]
         res = self.results
-        if q["direction"] == "report2ecg" and len(res):
-            shows += [(s, i, f"#{r} · {i} · {h} · {sc:.3f}", HIT_COLORS[h])
+        if len(res):   # report → ECG: the ECGs found; ECG → report: the ECG each found report was written for
+            what = "" if q["direction"] == "report2ecg" else "report of "
+            shows += [(s, i, f"#{r} · {what}{i} · {h} · {sc:.3f}", HIT_COLORS[h])
                       for r, s, i, h, sc in res[["rank", "split", "ecg_id", "hit", "score"]].head(self.thumbs).itertuples(index=False)]
         shows += [None] * (1 + self.thumbs - len(shows))
         with fig.batch_update():
