@@ -4,7 +4,7 @@
 
 # %% ../nbs/95_cli.ipynb #3506a882
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, re, sys
 from pathlib import Path
 
 from .core import DataError, data_home, figures_dir, seed_everything
@@ -14,13 +14,26 @@ from .train.config import ConfigError
 __all__ = ['DASHBOARDS_HELP', 'build_parser', 'main']
 
 # %% ../nbs/95_cli.ipynb #9e64483e
+def _dir(path: Path, what: str = "PTB-XL-layout folder") -> Path:
+    "An existing input folder, or a DataError naming it."
+    from ecgbench.runner import input_dir
+    return input_dir(path, what)
+
+def _out_dir(path: Path) -> Path:
+    "An output folder: absent (it is created) or a folder; a file there is a DataError."
+    if path.exists() and not path.is_dir():
+        raise DataError(path, "is a file, not a folder", "give a new or existing folder to write into", reason="not_dir")
+    return path
+
 def _synth(a) -> dict:
     from ecgbench.data.synthetic import make_synthetic_ptbxl
+    _out_dir(a.dir)
     out = make_synthetic_ptbxl(a.dir, n=a.n, seed=a.seed, rates=tuple(a.rates), progress=not a.quiet)
     return {"written": str(out), "n": a.n, "seed": a.seed, "rates": a.rates}
 
 def _summary(a) -> dict:
     from ecgbench.summary import summarize, format_summary
+    _dir(a.dir)
     s = summarize(a.dir, rate=a.rate, verify=a.verify, seed=a.seed)
     if not a.json: print(format_summary(s))
     return s
@@ -28,10 +41,12 @@ def _summary(a) -> dict:
 def _download(a) -> dict:
     from ecgbench.data.download import download_ptbxl
     kw = {"base_url": a.url} if a.url else {}
+    _out_dir(a.dir)
     return download_ptbxl(a.dir, n_jobs=a.jobs, progress=not a.quiet, **kw)
 
 def _bench_load(a) -> dict:
     from ecgbench.bench import bench_load
+    _dir(a.dir)
     r = bench_load(a.dir, rate=a.rate, limit=a.limit, n_jobs=a.jobs, progress=not a.json)
     if not a.json:
         print(f"{r['n_records']} records at {r['rate']} Hz: plain wfdb.rdsamp loop {r['plain_s']:.2f} s | "
@@ -41,6 +56,7 @@ def _bench_load(a) -> dict:
 
 def _bench_encode(a) -> dict:
     from ecgbench.bench import bench_encode
+    _dir(a.dir)
     r = bench_encode(a.dir, n_records=a.n_records, image_size=a.image_size, batch=a.batch, device=a.device,
                      threads=a.threads, progress=not a.json)
     if not a.json:
@@ -53,6 +69,7 @@ def _bench_encode(a) -> dict:
 
 def _bench_train(a) -> dict:
     from ecgbench.bench import bench_train
+    _dir(a.dir)
     r = bench_train(a.dir, methods=tuple(a.methods), n_steps=a.steps, batch_size=a.batch_size, accelerator=a.accelerator,
                     threads=a.threads, progress=not a.json)
     if not a.json:
@@ -71,10 +88,17 @@ def _run(a) -> dict:
 def _collect(a) -> dict:
     from ecgbench.runner import collect, summary_table
     table = collect(a.dir)
+    report = table.attrs["report"]
     if not a.json: print(summary_table(table).to_markdown(index=False))
-    return {"runs": len(table), "table": str(a.dir / "results.csv")}
+    if report.n_skipped:   # counted, by name, on stderr: the table is still written and the exit status is 0
+        print(f"ecgbench: collect: {report.n_skipped} of {len(table) + len(report.skipped.get('not a run folder', []))} "
+              "folders not read as results: " + "; ".join(f"{r}: {', '.join(ids)}" for r, ids in sorted(report.skipped.items())),
+              file=sys.stderr)
+    return {"runs": len(table), "table": str(a.dir / "results.csv"), "report": report.to_dict()}
 
 def _train(a) -> dict:
+    from ecgbench.runner import input_file
+    input_file(a.config, "run-config file")                # before the heavy imports: a wrong path fails at once
     from ecgbench.train.config import load_config, parse_set
     from ecgbench.train.loop import train
     cfg = load_config(a.config, parse_set(a.set))          # fails here, before any work, on a bad key or type
@@ -150,6 +174,13 @@ dashboards (ipywidgets + plotly; run the notebook, or call them in any notebook)
   on a real run:  ECGBENCH_RUN=/path/to/run make lab     (or run = ecgbench.Run("/path/to/run") in a notebook)"""
 
 # %% ../nbs/95_cli.ipynb #74ade533
+def _positive(text: str) -> int:
+    "argparse type: an int >= 1."
+    try: v = int(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1: raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
 def _sub(subparsers, name: str, text: str) -> argparse.ArgumentParser:
     "A subcommand whose one-line `help` (in the parent's list) is also its `--help` description."
     return subparsers.add_parser(name, help=text, description=text)
@@ -160,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     data = _sub(sub, "data", "prepare and inspect datasets: synth, summary, download").add_subparsers(dest="data_cmd", required=True)
     s = _sub(data, "synth", "write a synthetic dataset in PTB-XL's layout (WFDB records at 100/500 Hz + ptbxl_database.csv + scp_statements.csv) whose morphology follows its labels")
-    s.add_argument("dir", type=Path, help="output folder"); s.add_argument("--n", type=int, default=200, help="number of records")
+    s.add_argument("dir", type=Path, help="output folder"); s.add_argument("--n", type=_positive, default=200, help="number of records")
     s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     s.add_argument("--rates", type=int, nargs="+", default=[100, 500], help="sampling rates to write")
     s.add_argument("--quiet", action="store_true", help="no progress bar"); s.set_defaults(func=_synth)
@@ -172,36 +203,36 @@ def build_parser() -> argparse.ArgumentParser:
     s = _sub(data, "download", "download a PhysioNet dataset with resume (HTTP Range) and SHA256 verification against its SHA256SUMS.txt")
     s.add_argument("dataset", choices=["ptbxl"], help="which dataset"); s.add_argument("dir", type=Path, help="destination folder")
     s.add_argument("--url", default=None, help="base URL holding SHA256SUMS.txt (default: PhysioNet PTB-XL 1.0.3)")
-    s.add_argument("--jobs", type=int, default=4, help="parallel downloads"); s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--jobs", type=_positive, default=4, help="parallel downloads"); s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_download)
     bench = _sub(sub, "bench", "benchmarks: speed and memory goals, measured in one run on one machine").add_subparsers(dest="bench_cmd", required=True)
     s = _sub(bench, "load", "load every record three ways in one run: a plain wfdb.rdsamp loop, ecgbench's cold (parallel, into a fresh cache) and warm (cached) load; prints seconds and ratios")
     s.add_argument("dir", type=Path, help="PTB-XL-layout folder"); s.add_argument("--rate", type=int, choices=(100, 500), default=100, help="sampling rate")
-    s.add_argument("--limit", type=int, default=None, help="only the first N records")
-    s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    s.add_argument("--limit", type=_positive, default=None, help="only the first N records")
+    s.add_argument("--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_load)
     s = _sub(bench, "encode", "GASF/GADF/MTF/RP throughput in 12-lead ECGs per second (10 s at 100 Hz, 224 px per lead), ecgbench and pyts side by side in one run, with the max |difference| to pyts")
     s.add_argument("dir", type=Path, help="PTB-XL-layout folder (real PTB-XL for reportable figures)")
-    s.add_argument("--n-records", type=int, default=48, help="ECGs encoded per method")
-    s.add_argument("--image-size", type=int, default=224, help="image size per lead")
-    s.add_argument("--batch", type=int, default=8, help="ECGs per engine call")
+    s.add_argument("--n-records", type=_positive, default=48, help="ECGs encoded per method")
+    s.add_argument("--image-size", type=_positive, default=224, help="image size per lead")
+    s.add_argument("--batch", type=_positive, default=8, help="ECGs per engine call")
     s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    s.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's choice)")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_encode)
     s = _sub(bench, "train", "training samples/s per method and the data-pipeline overhead = full training step / model-only step on pre-loaded batches (goal <= 1.1)")
     s.add_argument("dir", type=Path, help="PTB-XL-layout folder")
     s.add_argument("--methods", nargs="+", default=["supervised", "clip", "clip-image", "blip"], help="methods (see ecgbench.bench.BENCH_TRAIN_CONFIGS)")
-    s.add_argument("--steps", type=int, default=12, help="training steps per timing (the first 4 are warm-up)")
-    s.add_argument("--batch-size", type=int, default=32, help="batch size")
+    s.add_argument("--steps", type=_positive, default=12, help="training steps per timing (the first 4 are warm-up)")
+    s.add_argument("--batch-size", type=_positive, default=32, help="batch size")
     s.add_argument("--accelerator", default="cpu", help="cpu or gpu")
-    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--threads", type=_positive, default=None, help="torch CPU threads")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_train)
     s = _sub(bench, "eval", "retrieval evaluation time and peak memory by gallery size on random embeddings (chunked, no N×N matrix), and how both grow with N")
-    s.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000], help="gallery sizes N")
-    s.add_argument("--dim", type=int, default=256, help="embedding size")
-    s.add_argument("--chunk", type=int, default=1024, help="query rows scored at a time")
+    s.add_argument("--sizes", type=_positive, nargs="+", default=[1_000, 10_000, 100_000], help="gallery sizes N")
+    s.add_argument("--dim", type=_positive, default=256, help="embedding size")
+    s.add_argument("--chunk", type=_positive, default=1024, help="query rows scored at a time")
     s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--threads", type=_positive, default=None, help="torch CPU threads")
     s.add_argument("--seed", type=int, default=0, help="seed of the random embeddings")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_eval)
     s = _sub(sub, "run", "execute a grid of parameterised notebooks with papermill (or dispatch them with a scheduler command template) and collect every metrics.json into results.csv/results.md; failed runs keep their executed notebook and are marked failed")
@@ -218,9 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir", type=Path, help="a grid's output folder")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_collect)
     s = _sub(sub, "demo", "the quick start on the embedded synthetic data (what `make demo` runs)")
-    s.add_argument("--n", type=int, default=600, help="records in the synthetic dataset"); s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--n", type=_positive, default=600, help="records in the synthetic dataset"); s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--quiet", action="store_true", help="no progress bars"); s.set_defaults(func=_demo, json=False)
     return p
+
+def _one_line(message: str) -> str:
+    "An error message on one line: YAML's multi-line marks joined, its '<unicode string>' placeholder dropped."
+    message = re.sub(r'\s*in "<unicode string>",', " at", message)
+    out: list[str] = []
+    for line in message.splitlines():
+        if re.match(r"^\s*\^", line):          # YAML's caret: drop it and the quoted source line above it
+            rest = line.strip()[1:]
+            if out: out.pop()
+            if rest and out: out[-1] += rest
+        else: out.append(line)
+    return "; ".join(re.sub(r"(column \d+):", r"\1", l.strip()) for l in out if l.strip())
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `ecgbench` console script."
@@ -228,7 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = a.func(a)
     except (DataError, ConfigError) as e:
-        print(f"ecgbench: error: {e}", file=sys.stderr)
+        print(f"ecgbench: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except OSError as e:      # a file system error no check foresaw: still one line naming the path
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"ecgbench: error: {where}{_one_line(e.strerror or str(e))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ecgbench: interrupted", file=sys.stderr)
+        return 130
     if getattr(a, "json", False): print(json.dumps(result, indent=None, default=str))
     return 0
