@@ -4,7 +4,7 @@
 
 # %% ../../nbs/73_dashboards.retrieval.ipynb #fa87591a
 from __future__ import annotations
-import math, os, time
+import html, math, os, time
 from contextlib import contextmanager
 from typing import Callable, Sequence
 
@@ -22,6 +22,7 @@ from ..losses import normalise_text, same_text_groups
 from ..train.data import label_groups
 from ..train.registry import method_class
 from .images import FigureView
+from .embeddings import combine_embeddings
 
 # %% auto #0
 __all__ = ['HIT_COLORS', 'DIRECTION_NAMES', 'gallery_table', 'top_k', 'encode_texts', 'per_class_recall', 'has_itm',
@@ -32,16 +33,14 @@ def gallery_table(run, splits: Sequence[str]) -> dict:
     """The records of `splits` of `run`, rows aligned: 'ids', 'split', 'ecg' and 'text' (embeddings, float32), 'reports',
     'keys' (label keys), 'groups' (same-text ids, `same_text_groups`) and 'labels' (label-key ids, `label_groups`)."""
     if isinstance(splits, str): splits = [splits]
-    dm, parts = run.datamodule(), []
-    for s in splits:
-        e = run.embeddings(s)
-        if "text" not in e:
-            raise ValueError(f"{run.folder.name} is a '{run.config.method}' run with no report embeddings: the retrieval "
-                             "browser needs a retrieval method's run (clip, blip)")
-        keys = dm.label_keys(s).reindex(e["ids"]).fillna("").astype(str).to_numpy()
-        parts.append(dict(ids=np.asarray(e["ids"]), split=np.full(len(e["ids"]), s), ecg=e["ecg"], text=e["text"],
-                          reports=np.asarray(e["reports"]).astype(str), keys=keys))
-    g = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    g = combine_embeddings(run, splits)                    # the splits' `Run.embeddings`, concatenated, with 'split'
+    if "text" not in g:
+        raise ValueError(f"{run.folder.name} is a '{run.config.method}' run with no report embeddings: the retrieval "
+                         "browser needs a retrieval method's run (clip, blip)")
+    dm = run.datamodule()
+    g["keys"] = np.concatenate([dm.label_keys(s).reindex(run.embeddings(s)["ids"]).fillna("").astype(str).to_numpy()
+                                for s in splits])             # `Run.embeddings` keeps each split in memory: no recompute
+    g["reports"] = g["reports"].astype(str)
     g["ecg"], g["text"] = (np.ascontiguousarray(g[k], dtype=np.float32) for k in ("ecg", "text"))
     g["groups"] = same_text_groups(g["reports"].tolist()).numpy()
     g["labels"] = label_groups(g["keys"].tolist()).numpy()
@@ -126,7 +125,7 @@ _KIND_NAMES = {"strict": "strict", "label": "label-equivalent"}
 def _legend() -> str:
     return " ".join(f"<span style='color:{c}'>■</span> {h}" for h, c in HIT_COLORS.items())
 
-def _esc(s: str) -> str: return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _esc(s: str) -> str: return html.escape(str(s), quote=False)
 
 def _lead_ii(x: np.ndarray, n: int = 500) -> np.ndarray:
     "Lead II of a (12, T) signal, kept to at most about `n` points for a light thumbnail."
