@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, re, sys
 from pathlib import Path
 
-from .core import DataError, data_home, figures_dir, seed_everything
+from .core import DataError, ECGBenchError, data_home, figures_dir, seed_everything
 from .train.config import ConfigError
 
 # %% auto #0
@@ -106,6 +106,11 @@ def _train(a) -> dict:
         if not a.json: print(cfg.model_dump_json(indent=1))
         return cfg.to_dict()
     m = train(cfg)
+    if cfg.protocols:                                      # the protocols the config lists, on the finished run
+        from ecgbench.eval.protocols import evaluate_all
+        m["eval"] = {name: rec["metrics"] for name, rec in evaluate_all(cfg.output_dir, cfg.protocols).items()}
+        if not a.json:
+            for name in m["eval"]: print(f"  protocol {name}: {cfg.output_dir}/eval/{name}.json")
     t = m["test"]
     if not a.json:
         print(f"{cfg.method} on {cfg.source}: {m['seconds']:.0f} s, records {m['n_records']}, metrics in {cfg.output_dir}/metrics.json")
@@ -113,6 +118,28 @@ def _train(a) -> dict:
                   "baseline/popularity/dedup/RSUM", "macro_auroc", "collapsed"):
             if k in t: print(f"  {k}: {t[k]:.3f}")
     return {k: v for k, v in m.items() if k not in ("val_history",)}
+
+def _eval(a) -> dict:
+    _dir(a.run_dir, "run folder")
+    from ecgbench.eval.protocols import PROTOCOLS, evaluate
+    from ecgbench.train.config import parse_set
+    names = list(PROTOCOLS) if a.protocol == ["all"] else a.protocol
+    settings = parse_set(a.set)
+    out = {}
+    for name in names:
+        rec = evaluate(a.run_dir, name, settings if len(names) == 1 else settings.get(name, {}), force=a.force)
+        out[name] = {"file": str(a.run_dir / "eval" / f"{name}.json"), "seconds": rec["seconds"], "metrics": rec["metrics"]}
+        if not a.json:
+            import pandas as pd
+            print(f"{name} ({rec['cite']}): {a.run_dir}/eval/{name}.json")
+            print(pd.DataFrame(rec["table"]).to_markdown(index=False, floatfmt=".3f") if rec["table"] else "  (no table)")
+    return out
+
+def _record(a) -> dict:
+    from ecgbench.runner import keep_record
+    dest = keep_record(a.run_dir, a.to, a.name)
+    if not a.json: print(f"kept {a.run_dir}'s record in {dest}")
+    return {"record": str(dest)}
 
 def _bench_eval(a) -> dict:
     from ecgbench.bench import bench_eval
@@ -245,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value; dotted keys reach into dicts), repeatable")
     s.add_argument("--check", action="store_true", help="only check the config and print it resolved")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_train)
+    s = _sub(sub, "eval", "run evaluation protocols (retrieval, zero_shot, linear_probe, fine_tune, identification, ...) on a finished run; writes RUN_DIR/eval/NAME.json, reused while the checkpoint and settings are unchanged")
+    s.add_argument("run_dir", type=Path, help="a run's output folder")
+    s.add_argument("--protocol", nargs="+", required=True, help="protocol name(s), or 'all'")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a protocol setting (YAML value), repeatable; with several protocols, prefix the protocol: linear_probe.seeds=[0,1]")
+    s.add_argument("--force", action="store_true", help="recompute even where a stored record matches")
+    s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_eval)
+    s = _sub(sub, "record", "keep a finished run's record (config.yaml, metrics.json, eval/*.json; no checkpoints) in a results folder that results pages are built from")
+    s.add_argument("run_dir", type=Path, help="a finished run's output folder"); s.add_argument("--to", type=Path, required=True, help="results folder, e.g. results/ptbxl")
+    s.add_argument("--name", default=None, help="record name (default: the run folder's name)")
+    s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_record)
     s = _sub(sub, "collect", "collect the metrics.json of every run under DIR into results.csv/results.md")
     s.add_argument("dir", type=Path, help="a grid's output folder")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_collect)
@@ -270,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         result = a.func(a)
-    except (DataError, ConfigError) as e:
+    except (DataError, ConfigError, ECGBenchError) as e:
         print(f"ecgbench: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:      # a file system error no check foresaw: still one line naming the path

@@ -15,8 +15,8 @@ from .core import DataError, LoadReport, fingerprint
 from .train.config import ConfigError, closest_key, load_config, read_yaml
 
 # %% auto #0
-__all__ = ['GRID_KEYS', 'RSUM_KINDS', 'input_file', 'input_dir', 'notebook_parameters', 'is_config_notebook', 'load_grid',
-           'run_grid', 'collect', 'summary_table']
+__all__ = ['GRID_KEYS', 'RSUM_KINDS', 'PROTOCOL_COLUMNS', 'RECORD_FILES', 'input_file', 'input_dir', 'notebook_parameters',
+           'is_config_notebook', 'load_grid', 'run_grid', 'collect', 'summary_table', 'keep_record']
 
 # %% ../nbs/80_runner.ipynb #7e0631bc
 def input_file(path: str | Path, what: str = "file") -> Path:
@@ -200,6 +200,12 @@ def _read_run(run: Path) -> tuple[dict, str | None, str]:
     if status["status"] == "ok" and isinstance(metrics.get("test"), dict) and metrics["test"].get("collapsed") == 1:
         status = {"status": "collapsed", "detail": "test embeddings collapsed: do not read this row"}
     row = {**row, **status, **_flat(metrics)}
+    for rec_file in sorted((run / "eval").glob("*.json")):       # protocol records (`ecgbench eval`): eval.<name>/<metric>
+        try: rec = json.loads(rec_file.read_text())
+        except (ValueError, OSError) as e:
+            return {**row, "status": "corrupt", "detail": f"{rec_file}: {e}"}, "corrupt eval record", f"{run.name}: eval/{rec_file.name} unreadable"
+        row.update({f"eval.{rec_file.stem}/{k}": v for k, v in (rec.get("metrics") or {}).items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
     if status["status"] in ("ok", "collapsed"): return row, None, ""
     reason = "failed" if status["status"] == "failed" else "no metrics.json"
     return row, reason, f"{run.name}: {status['status']}" + (f" ({status['detail'][:200]})" if status["detail"] else "")
@@ -235,6 +241,9 @@ def collect(output_dir: str | Path) -> pd.DataFrame:
     return table
 
 RSUM_KINDS = {"strict RSUM": "strict", "dedup RSUM": "dedup", "label RSUM": "label"}
+PROTOCOL_COLUMNS = {"zero-shot AUROC": "eval.zero_shot/macro_auroc", "probe 1 %": "eval.linear_probe/1%/macro_auroc",
+                    "probe 10 %": "eval.linear_probe/10%/macro_auroc", "probe 100 %": "eval.linear_probe/100%/macro_auroc",
+                    "fine-tune 100 %": "eval.fine_tune/init/100%/macro_auroc"}
 
 def _fmt_rsum(r, prefix: str) -> str | None:
     "'v [lo, hi]' of RSUM columns under `prefix` (e.g. 'test.strict/'), None when absent."
@@ -255,6 +264,8 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
             v = _fmt_rsum(r, f"test.{kind}/")
             if v is not None: row[label] = v
         if pd.notna(r.get("test.macro_auroc", float("nan"))): row["macro AUROC"] = f"{r['test.macro_auroc']:.3f}"
+        for label, col in PROTOCOL_COLUMNS.items():                 # headline protocol metrics, where evaluated
+            if pd.notna(r.get(col, float("nan"))): row[label] = f"{r[col]:.3f}"
         rows.append(row)
     seen = set()
     for _, r in table[table["status"].isin(["ok", "collapsed"])].iterrows():
@@ -270,3 +281,21 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
                 if v is not None: row[label] = v
             rows.append(row)
     return pd.DataFrame(rows).fillna("")
+
+# %% ../nbs/80_runner.ipynb #6bcb19ed
+RECORD_FILES = ("config.yaml", "params.yaml", "metrics.json", "status.json")
+
+def keep_record(run_dir: str | Path, results_dir: str | Path, name: str | None = None) -> Path:
+    "Copy a finished run's record (config, metrics, `eval/*.json`; no checkpoints) to `results_dir/<name>`; returns it."
+    from ecgbench.train.loop import write_atomic
+    run_dir = input_dir(run_dir, "run folder")
+    if not (run_dir / "metrics.json").is_file():
+        raise DataError(run_dir, "has no metrics.json: the run has not finished", "keep the record of a finished run", reason="missing")
+    name = name or run_dir.name
+    if not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"record name {name!r}: a plain folder name, without '/' or a leading '.'")
+    dest = Path(results_dir) / name
+    for f in RECORD_FILES:
+        if (run_dir / f).is_file(): write_atomic(dest / f, (run_dir / f).read_bytes())
+    for f in sorted((run_dir / "eval").glob("*.json")): write_atomic(dest / "eval" / f.name, f.read_bytes())
+    return dest

@@ -4,7 +4,7 @@
 
 # %% ../nbs/65_runs.ipynb #8ac19a59
 from __future__ import annotations
-import hashlib, json, os
+import json, os
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +12,31 @@ import torch
 
 from .core import DataError
 from .train.config import RunConfig, load_config
-from .train.registry import encode_ecg, method_class
+from .train.loop import checkpoint_fingerprint
+from .train.registry import method_class
 
 # %% auto #0
-__all__ = ['checkpoint_fingerprint', 'Run', 'synthetic_run', 'demo_run']
+__all__ = ['load_strict', 'Run', 'synthetic_run', 'demo_run']
 
 # %% ../nbs/65_runs.ipynb #02fc9b61
-def checkpoint_fingerprint(path: str | os.PathLike, block: int = 1 << 20) -> str:
-    "Short hash of a checkpoint's size and its first and last `block` bytes (changes when the checkpoint does)."
-    path = Path(path)
-    h, size = hashlib.blake2b(digest_size=8), path.stat().st_size
-    h.update(str(size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(block))
-        if size > block: f.seek(max(block, size - block)); h.update(f.read(block))
-    return h.hexdigest()
+def load_strict(model: torch.nn.Module, checkpoint: str | os.PathLike, config: str | os.PathLike | None = None) -> None:
+    "Load `checkpoint`'s weights into `model`: every key and shape must match, except the method's `allowed_missing_keys`."
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    allowed = tuple(getattr(model, "allowed_missing_keys", ()))
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not (allowed and k.startswith(allowed))]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        what = "; ".join(f"{name}: {', '.join(ks[:4])}{' ...' if len(ks) > 4 else ''} ({len(ks)})"
+                         for name, ks in (("missing", missing), ("unexpected", unexpected), ("other shape", shapes)) if ks)
+        raise DataError(checkpoint, f"does not fit the model that {config or 'the run config'} describes ({what})",
+                        "the checkpoint and config.yaml come from different runs or versions: retrain the run, or open the "
+                        "folder whose config made this checkpoint", reason="mismatch")
+    model.load_state_dict({k: v for k, v in state.items()}, strict=False)
 
+#| export
 class Run:
     "A finished run folder: `config`, `metrics`, `checkpoint`, `notebook`; `model()`, `datamodule()`, `split()`, `embeddings()`."
     def __init__(self, folder: str | os.PathLike):
@@ -47,6 +56,15 @@ class Run:
         test = self.metrics.get("test", {})
         head = {k: round(test[k], 3) for k in ("RSUM", "macro_auroc") if k in test}
         return f"Run({self.folder.name}: {self.config.method} on {self.config.source}, {head or 'no test metrics'})"
+
+    @property
+    def evaluations(self) -> dict:
+        "Every protocol's record in `eval/` (`ecgbench eval`): {protocol name: its JSON}."
+        out = {}
+        for p in sorted((self.folder / "eval").glob("*.json")):
+            try: out[p.stem] = json.loads(p.read_text())
+            except ValueError as e: raise DataError(p, f"is not valid JSON ({e})", "delete it; `ecgbench eval` writes it again", reason="corrupt") from None
+        return out
 
     @property
     def checkpoint(self) -> Path | None:
@@ -80,9 +98,7 @@ class Run:
             cls = method_class(self.config.method)
             torch.manual_seed(self.config.seed)
             model = cls.from_config(self.config, self.datamodule())
-            if self.checkpoint is not None:
-                state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)["state_dict"]
-                model.load_state_dict(state, strict=False)
+            if self.checkpoint is not None: load_strict(model, self.checkpoint, self.folder / "config.yaml")
             self._model = model.eval()
         return self._model
 
@@ -96,13 +112,14 @@ class Run:
         loader = {"train": dm.train_dataloader, "val": dm.val_dataloader, "test": dm.test_dataloader}[split]
         if split == "train": loader = lambda: torch.utils.data.DataLoader(dm.datasets["train"], batch_size=dm.batch_size,
                                                                           collate_fn=dm.test_dataloader().collate_fn)
-        ids, ecg, text, reports = [], [], [], []
+        ids, feats, ecg, text, reports = [], [], [], [], []
         for b in loader():
             ids.append(b["id"].numpy()); reports += list(b["report"])
+            feats.append(model.encode_ecg(b).float().numpy())
             if hasattr(model, "embed_ecg"):
-                ecg.append(model.embed_ecg(b).float().numpy()); text.append(model.embed_text(b["report"]).float().numpy())
-            else: ecg.append(encode_ecg(model.encoder, b).float().numpy())
-        out = {"ids": np.concatenate(ids), "ecg": np.concatenate(ecg), "reports": np.array(reports, dtype=str)}
+                ecg.append(model.embed_ecg(b).float().numpy()); text.append(model.encode_text(b["report"]).float().numpy())
+        out = {"ids": np.concatenate(ids), "features": np.concatenate(feats), "reports": np.array(reports, dtype=str)}
+        out["ecg"] = np.concatenate(ecg) if ecg else out["features"]
         if text: out["text"] = np.concatenate(text)
         return out
 
@@ -111,9 +128,11 @@ class Run:
         then read from the run folder; recomputed when the checkpoint changes."""
         path = self._cache_path(split)
         if path in self._embeddings: return self._embeddings[path]
+        out = None
         if path.is_file():
             with np.load(path, allow_pickle=False) as z: out = {k: z[k] for k in z.files}
-        else:
+            if "features" not in out: out = None          # written before the encoder contract: recomputed
+        if out is None:
             out = self._compute(split)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")

@@ -16,6 +16,7 @@ from torch import nn
 from ..eval.embeddings import embedding_spread, is_collapsed
 from ..eval.retrieval import popularity_baseline, random_baseline, retrieval_metrics
 from ..losses import gather_nograd
+from ..models.factory import encode_ecg as pooled_features
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'warmup_cosine', 'gather_split', 'augment_signals', 'BenchModule', 'flat_retrieval',
@@ -59,7 +60,21 @@ def augment_signals(x: torch.Tensor, crop: float = 1.0, scale: float = 0.0, nois
 # %% ../../nbs/50_methods.base.ipynb #e990fe46
 class BenchModule(L.LightningModule):
     "Shared optimiser, schedule, per-step reseeding, augmentation, validation history and test metrics of every method."
-    monitor: str = "val/loss"   # the validation metric ModelCheckpoint keeps the best of (higher is better)
+    monitor: str | None = None      # the validation metric `best.ckpt` keeps: every method declares it ...
+    mode: str | None = None         # ... and whether it is maximised ('max') or minimised ('min'); no default
+    allowed_missing_keys: tuple[str, ...] = ()   # state-dict key prefixes a checkpoint may lack (strict loading otherwise)
+
+    @classmethod
+    def checkpoint_target(cls) -> tuple[str, str]:
+        "(monitor, mode) of the best checkpoint, as the method declares them; a method that declares neither is refused."
+        if not isinstance(cls.monitor, str) or not cls.monitor.startswith("val/") or cls.mode not in ("min", "max"):
+            raise TypeError(f"{cls.__name__} must declare its checkpoint target: `monitor` (a 'val/...' metric, got "
+                            f"{cls.monitor!r}) and `mode` ('min' or 'max', got {cls.mode!r}) as class attributes")
+        return cls.monitor, cls.mode
+
+    def encode_ecg(self, batch: dict) -> torch.Tensor:
+        "The representation protocols probe, `(B, D)`: by default the pooled features of `ecg_encoder`."
+        return pooled_features(self.ecg_encoder, batch)
 
     def __init__(self, lr: float = 1e-3, weight_decay: float = 0.05, warmup_steps: int = 0, seed: int = 0,
                  augment: dict | None = None):
@@ -92,6 +107,7 @@ class BenchModule(L.LightningModule):
         s = int(np.random.SeedSequence([self.seed, self.current_epoch, batch_idx, self.global_rank]).generate_state(1)[0])
         random.seed(s); np.random.seed(s); torch.manual_seed(s)
         if self.augment and "signal" in batch: batch["signal"] = augment_signals(batch["signal"], **self.augment)
+        for name in getattr(self, "frozen_parts", ()): getattr(self, name).eval()   # a frozen part keeps its batch-norm statistics
 
     def on_save_checkpoint(self, checkpoint: dict) -> None: checkpoint["val_history"] = list(self.val_history)
     def on_load_checkpoint(self, checkpoint: dict) -> None: self.val_history = list(checkpoint.get("val_history", []))
@@ -147,16 +163,21 @@ def collapse_metrics(ecg: torch.Tensor, text: torch.Tensor) -> dict:
 
 class RetrievalModule(BenchModule):
     "Base of ECG–report methods: subclasses implement `embed_ecg(batch)` and `embed_text(reports)` (L2-normalised)."
-    monitor = "val/RSUM"
+    monitor, mode = "val/RSUM", "max"
+    eval_dm = None     # a set-up data module to evaluate against outside a Trainer (the protocols set it)
 
     def embed_ecg(self, batch: dict) -> torch.Tensor: raise NotImplementedError
     def embed_text(self, reports: Sequence[str]) -> torch.Tensor: raise NotImplementedError
+    def encode_text(self, reports: Sequence[str]) -> torch.Tensor:
+        "Reports in the joint space, `(B, D)`, L2-normalised (the contract's text side; `embed_text`)."
+        return self.embed_text(reports)
 
     def eval_outputs(self, batch: dict) -> dict:
         return {"ecg": self.embed_ecg(batch), "text": self.embed_text(batch["report"]), "group": batch["group"]}
 
     def _datamodule(self):
-        return getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if self._trainer is not None and getattr(self._trainer, "datamodule", None) is not None: return self._trainer.datamodule
+        return self.eval_dm
 
     def eval_context(self, outputs: dict, stage: str) -> dict:
         "Label groups, test reports and training reports of the evaluated split (from the data module, when there is one)."

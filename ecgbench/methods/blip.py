@@ -16,7 +16,7 @@ from ..losses import (LearnableTemperature, MaskSpec, MomentumQueue, batch_offse
                              momentum_init, momentum_update, same_text_groups, sample_world_negatives, shared_generator)
 from .base import RetrievalModule, flat_retrieval
 from ..train.config import RunConfig
-from ..train.registry import build_text_encoder, encoder_from_config
+from ..models.factory import build_text_encoder, encoder_from_config
 from pydantic import Field
 from ..models.text import TextEncoder
 from ..models.vision import ImageEncoder, ITMHead, MLMHead, MultimodalEncoder
@@ -76,7 +76,7 @@ class BlipMethod(RetrievalModule):
             raise ValueError(f"BLIP needs a ViT `ImageEncoder` (patch tokens for cross-attention), got {type(image_encoder).__name__}: "
                              "use an image layout input with ecg_encoder 'vit', a ViT preset or a ViT checkpoint")
         if image_pooling not in ("cls", "mean"): raise ValueError(f"image_pooling must be 'cls' or 'mean', got {image_pooling!r}")
-        self.image_encoder, self.text_encoder, self.image_pooling = image_encoder, text_encoder, image_pooling
+        self.ecg_encoder, self.text_encoder, self.image_pooling = image_encoder, text_encoder, image_pooling
         self.vision_proj = nn.Linear(image_encoder.out_dim, embed_dim)            # g_v (S0 Eq. 11)
         self.text_proj = nn.Linear(text_encoder.out_dim, embed_dim)               # g_w
         self.fusion = tie_to_text(MultimodalEncoder.from_text_model(text_encoder.model, image_encoder.out_dim, fusion_layers),
@@ -84,7 +84,7 @@ class BlipMethod(RetrievalModule):
         self.itm_head = ITMHead(self.fusion.config.hidden_size)
         self.mlm_head = MLMHead(self.fusion.config, self.fusion.word_embeddings)
         self.temperature = LearnableTemperature(init_temperature)
-        self.image_encoder_m, self.vision_proj_m = momentum_init(image_encoder), momentum_init(self.vision_proj)
+        self.ecg_encoder_m, self.vision_proj_m = momentum_init(image_encoder), momentum_init(self.vision_proj)
         self.text_encoder_m, self.text_proj_m = momentum_init(text_encoder), momentum_init(self.text_proj)
         self.image_queue, self.text_queue = MomentumQueue(embed_dim, queue_size), MomentumQueue(embed_dim, queue_size)
         self.mask_spec = MaskSpec.from_tokenizer(text_encoder.tokenizer)
@@ -107,7 +107,7 @@ class BlipMethod(RetrievalModule):
 
     # ---- unimodal embeddings (what contrastive retrieval ranks by)
     def _image_feat(self, images: torch.Tensor, momentum: bool = False):
-        enc, proj = (self.image_encoder_m, self.vision_proj_m) if momentum else (self.image_encoder, self.vision_proj)
+        enc, proj = (self.ecg_encoder_m, self.vision_proj_m) if momentum else (self.ecg_encoder, self.vision_proj)
         out = enc(images)
         pooled = out.pooled if self.image_pooling == "cls" else out.tokens[:, 1:].mean(1)
         return out, F.normalize(proj(pooled), dim=-1)
@@ -124,7 +124,7 @@ class BlipMethod(RetrievalModule):
     @torch.no_grad()
     def momentum_step(self) -> None:
         "θ_m ← m·θ_m + (1-m)·θ for the image encoder, text encoder and both projections."
-        for model, model_m in ((self.image_encoder, self.image_encoder_m), (self.vision_proj, self.vision_proj_m),
+        for model, model_m in ((self.ecg_encoder, self.ecg_encoder_m), (self.vision_proj, self.vision_proj_m),
                                (self.text_encoder, self.text_encoder_m), (self.text_proj, self.text_proj_m)):
             momentum_update(model, model_m, self.momentum)
 

@@ -17,7 +17,7 @@ from ..losses import LearnableTemperature, clip_loss, uni_modal_alignment
 from ..models.text import LexicalFeatures, TextEmbeddingCache, TextEncoder
 from .base import RetrievalModule
 from ..train.config import RunConfig
-from ..train.registry import build_text_encoder, encode_ecg, encoder_from_config
+from ..models.factory import build_text_encoder, encode_ecg, encoder_from_config
 
 # %% auto #0
 __all__ = ['ClipConfig', 'ClipMethod']

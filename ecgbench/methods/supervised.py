@@ -14,7 +14,7 @@ from pydantic import Field
 from ..eval.classification import auroc
 from .base import BenchModule
 from ..train.config import RunConfig
-from ..train.registry import encode_ecg, encoder_from_config
+from ..models.factory import encode_ecg, encoder_from_config
 
 # %% auto #0
 __all__ = ['SupervisedConfig', 'SupervisedMethod']
@@ -29,7 +29,7 @@ class SupervisedConfig(RunConfig):
 # %% ../../nbs/53_methods.supervised.ipynb #55e94867
 class SupervisedMethod(BenchModule):
     "ECG encoder (signals or encoded images) + dropout + linear head, `BCEWithLogitsLoss`, macro AUROC."
-    monitor = "val/macro_auroc"
+    monitor, mode = "val/macro_auroc", "max"
 
     Config = SupervisedConfig
 
@@ -41,7 +41,7 @@ class SupervisedMethod(BenchModule):
         if not len(classes): raise ValueError("the supervised method needs labels, but the data source has no classes "
                                               "(e.g. MIMIC-IV-ECG reports carry none): choose a labelled source or label_set")
         self.classes, self.freeze_encoder = list(classes), freeze_encoder
-        self.encoder = ecg_encoder
+        self.ecg_encoder = ecg_encoder
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(ecg_encoder.out_dim, len(self.classes)))
         if freeze_encoder:
             for p in ecg_encoder.parameters(): p.requires_grad_(False)
@@ -50,7 +50,7 @@ class SupervisedMethod(BenchModule):
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         "Reseed and augment (base), and keep a frozen encoder in eval mode: its batch-norm statistics stay the initial ones."
         super().on_train_batch_start(batch, batch_idx)
-        if self.freeze_encoder: self.encoder.eval()
+        if self.freeze_encoder: self.ecg_encoder.eval()
 
     @classmethod
     def from_config(cls, cfg: SupervisedConfig, dm) -> "SupervisedMethod":
@@ -65,7 +65,7 @@ class SupervisedMethod(BenchModule):
 
     def forward(self, batch: dict) -> torch.Tensor:
         "Class logits `(B, K)`."
-        return self.head(encode_ecg(self.encoder, batch))
+        return self.head(encode_ecg(self.ecg_encoder, batch))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss_fn(self(batch).float(), batch["label"])
@@ -77,4 +77,5 @@ class SupervisedMethod(BenchModule):
 
     def split_metrics(self, outputs: dict, stage: str = "test") -> dict:
         r = auroc(outputs["label"].numpy(), outputs["score"].numpy(), self.classes)
-        return {"macro_auroc": r["macro"], **{f"auroc/{c}": v for c, v in r["per_class"].items()}}
+        bce = torch.nn.functional.binary_cross_entropy(outputs["score"].clamp(1e-7, 1 - 1e-7), outputs["label"].float())
+        return {"macro_auroc": r["macro"], "loss": float(bce), **{f"auroc/{c}": v for c, v in r["per_class"].items()}}

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core import ECGBenchError
 
 # %% auto #0
-__all__ = ['ConfigError', 'closest_key', 'typed_yaml_load', 'read_yaml', 'Folds', 'RunConfig', 'check_config', 'parse_set',
-           'merge', 'load_config']
+__all__ = ['ConfigError', 'closest_key', 'typed_yaml_load', 'read_yaml', 'Folds', 'InitFrom', 'RunConfig', 'check_config',
+           'parse_set', 'merge', 'load_config']
 
 # %% ../../nbs/45_train.config.ipynb #9b010234
 class ConfigError(ECGBenchError, ValueError):
@@ -91,6 +91,14 @@ class Folds(BaseModel):
                 seen[f] = split
         return self
 
+class InitFrom(BaseModel):
+    "Start one part of a run's model from another run's checkpoint (fine-tuning, probing, two-stage methods)."
+    model_config = ConfigDict(extra="forbid", strict=True)
+    run: str = Field(description="folder of the run to start from (its config.yaml and checkpoints/)")
+    part: str = Field("ecg_encoder", description="the submodule to load, by its attribute name in both methods (the contract's `ecg_encoder`)")
+    checkpoint: Literal["best", "last"] = Field("best", description="which of that run's checkpoints")
+    freeze: bool = Field(False, description="keep the loaded part fixed (and its batch-norm statistics) while training the rest")
+
 class RunConfig(BaseModel):
     "Settings shared by every method. A method's notebook subclasses this with its own fields."
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, protected_namespaces=())
@@ -108,6 +116,7 @@ class RunConfig(BaseModel):
     pipeline: str | dict | None = Field(None, description="signal preprocessing: None/'none', 'default', 's0', or a SignalPipeline config dict")
     limit: int | None = Field(None, ge=1, description="seeded cap on records per split, for quick runs (None = whole splits; never in a results table)")
     train_limit: int | None = Field(None, ge=1, description="seeded cap on training records only (validation and test stay whole: fine for a results table)")
+    train_fraction: float | None = Field(None, gt=0, le=1, description="seeded, label-stratified fraction of the training records (every class kept; `eval.classification.label_fraction_subset`): the 1 % / 10 % label-efficiency runs")
     input: str = Field("signal", description="'signal', or an S0 image layout: mtf, gaf, rp, mtf+gaf, gaf+rp, rp+mtf, all-grid, all-concat, simple-plot")
     image_size: int = Field(224, ge=8, description="image side in pixels (image layouts)")
     patch_size: int = Field(16, ge=1, description="ViT patch size (image layouts)")
@@ -119,6 +128,7 @@ class RunConfig(BaseModel):
     text_pooling: Literal["cls", "mean"] | None = Field(None, description="text pooling (None = the method's default)")
     text_max_length: int = Field(128, ge=8, le=512, description="reports are truncated to this many tokens (PTB-XL English: median 19, 95th percentile 65, longest 115 MiniLM tokens)")
     embed_dim: int = Field(128, ge=1, description="joint embedding size")
+    init: InitFrom | None = Field(None, description="start a part of the model from another run, e.g. {run: runs/clip_c, part: ecg_encoder, freeze: false}")
     # optimisation
     epochs: int = Field(10, ge=0, description="training epochs (0 = evaluate only)")
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimiser steps")
@@ -129,6 +139,7 @@ class RunConfig(BaseModel):
     # evaluation
     bootstrap: int = Field(0, ge=0, description="bootstrap resamples for 95 % intervals of test metrics (0 = none)")
     gallery_size: int | None = Field(None, ge=2, description="also report retrieval in fixed-size galleries of this many records")
+    protocols: list[str | dict] = Field(default_factory=list, description="evaluation protocols run after training (`ecgbench.eval.protocols`): names, or {name: {setting: value}}")
     # runtime
     seed: int = Field(0, description="seed of everything: same seed, same numbers")
     output_dir: str = Field("runs/train", description="run folder: checkpoints, logs, metrics.json, config.yaml")
@@ -144,6 +155,7 @@ class RunConfig(BaseModel):
     progress: bool = Field(True, description="progress bars")
     log_every_n_steps: int | None = Field(None, ge=1, description="log training metrics every n steps (None: up to 50, at least a few per epoch)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
+    logger: Literal["csv", "tensorboard"] = Field("csv", description="training curves: CSV (logs/) or TensorBoard event files (logs/; `tensorboard --logdir RUN/logs`)")
 
     @field_validator("source")
     @classmethod
@@ -162,6 +174,13 @@ class RunConfig(BaseModel):
     def _known_input(cls, v: str) -> str:
         from ecgbench.layouts import LAYOUTS
         return _registered(v, ["signal", *LAYOUTS], "input")
+
+    @field_validator("protocols")
+    @classmethod
+    def _known_protocols(cls, v: list) -> list:
+        from ecgbench.eval.protocols import PROTOCOLS, protocol_specs
+        protocol_specs(v)          # names known, settings of each checked against its protocol
+        return v
 
     @model_validator(mode="after")
     def _folds_of_source(self) -> "RunConfig":

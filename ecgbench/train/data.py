@@ -85,7 +85,7 @@ class ECGReportDataModule(L.LightningDataModule):
                  drop_unlabelled: bool = False, pipeline: str | dict | None = None, batch_size: int = 32,
                  num_workers: int = 0, image_size: int = 224, cache_dir: str | os.PathLike | None = None,
                  limit: int | None = None, seed: int = 0, progress: bool = False, train_limit: int | None = None,
-                 drop_flagged: bool = False):
+                 drop_flagged: bool = False, train_fraction: float | None = None):
         super().__init__()
         if input != "signal" and input not in LAYOUTS:
             raise ValueError(f"input must be 'signal' or a layout ({', '.join(LAYOUTS)}), got {input!r}")
@@ -93,7 +93,7 @@ class ECGReportDataModule(L.LightningDataModule):
         self.label_set, self.drop_unlabelled, self.pipeline = label_set, drop_unlabelled, pipeline
         self.batch_size, self.num_workers, self.image_size = batch_size, num_workers, image_size
         self.cache_dir, self.limit, self.seed, self.progress = cache_dir, limit, seed, progress
-        self.train_limit, self.drop_flagged = train_limit, drop_flagged
+        self.train_limit, self.drop_flagged, self.train_fraction = train_limit, drop_flagged, train_fraction
         self.datasets: dict = {}
         self.load_reports: dict = {}
 
@@ -102,7 +102,7 @@ class ECGReportDataModule(L.LightningDataModule):
         "The data module a run config describes."
         return cls(cfg.source, cfg.data_dir, cfg.input, cfg.rate, cfg.folds.as_dict() if cfg.folds else None, cfg.text,
                    cfg.label_set, cfg.drop_unlabelled, cfg.pipeline, cfg.batch_size, cfg.num_workers, cfg.image_size,
-                   cfg.cache_dir, cfg.limit, cfg.seed, cfg.progress, cfg.train_limit, cfg.drop_flagged)
+                   cfg.cache_dir, cfg.limit, cfg.seed, cfg.progress, cfg.train_limit, cfg.drop_flagged, cfg.train_fraction)
 
     @property
     def key(self) -> str:
@@ -124,6 +124,11 @@ class ECGReportDataModule(L.LightningDataModule):
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])
             ds = subset(ds, np.sort(ds.ids[rng.choice(len(ds), limit, replace=False)]))
             self.load_reports[split]["limit"] = limit
+        if split == "train" and self.train_fraction is not None and self.train_fraction < 1:
+            from ecgbench.eval.classification import label_fraction_subset   # label-stratified: every class kept
+            keep = label_fraction_subset(ds.labels.numpy(), self.train_fraction, seed=self.seed)
+            ds = subset(ds, ds.ids[keep])
+            self.load_reports[split]["train_fraction"] = self.train_fraction
         self.load_reports[split]["used"] = len(ds)
         return ds
 

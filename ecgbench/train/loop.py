@@ -4,24 +4,27 @@
 
 # %% ../../nbs/49_train.loop.ipynb #7064e118
 from __future__ import annotations
-import json, logging, os, time, warnings, zipfile
+import hashlib, json, logging, os, time, warnings, zipfile
 from pathlib import Path
 
 import lightning as L
 import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from pydantic import BaseModel
 
+from torch import nn
+
 from ..core import DataError
-from .config import RunConfig, load_config
+from .config import ConfigError, InitFrom, RunConfig, load_config
 from .data import SPLITS, ECGReportDataModule
 from .registry import method_class
 
 # %% auto #0
-__all__ = ['TMP_SUFFIX', 'write_atomic', 'AtomicCheckpointIO', 'stale_temp_files', 'check_resume', 'resolve_precision', 'train']
+__all__ = ['TMP_SUFFIX', 'write_atomic', 'AtomicCheckpointIO', 'stale_temp_files', 'check_resume', 'resolve_precision',
+           'checkpoint_fingerprint', 'init_checkpoint', 'load_init', 'train']
 
 # %% ../../nbs/49_train.loop.ipynb #ee7ff7b2
 TMP_SUFFIX = ".tmp"
@@ -87,6 +90,52 @@ def resolve_precision(precision: str, accelerator: str = "auto") -> str:
         warnings.warn(f"this GPU has no bf16; using '16-mixed' instead of {p!r}"); return "16-mixed"
     return p
 
+# %% ../../nbs/49_train.loop.ipynb #1a7f134e
+def checkpoint_fingerprint(path: str | os.PathLike, block: int = 1 << 20) -> str:
+    "Short hash of a checkpoint's size and its first and last `block` bytes (changes when the checkpoint does)."
+    path = Path(path)
+    h, size = hashlib.blake2b(digest_size=8), path.stat().st_size
+    h.update(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(block))
+        if size > block: f.seek(max(block, size - block)); h.update(f.read(block))
+    return h.hexdigest()
+
+def init_checkpoint(spec: InitFrom) -> Path:
+    "The checkpoint `init` names, checked to exist and be complete (before any data is loaded)."
+    folder = Path(spec.run).expanduser()
+    path = folder / "checkpoints" / f"{spec.checkpoint}.ckpt"
+    if not folder.is_dir():
+        raise ConfigError(f"init.run: {folder} is not a run folder; give the output_dir of a finished run")
+    if not path.is_file():
+        raise ConfigError(f"init: {path} not found (the run has no {spec.checkpoint} checkpoint); "
+                          "train it first, or set init.checkpoint to 'last'")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"init: {path} is truncated or corrupt; retrain that run or use its other checkpoint")
+    return path
+
+def load_init(model: nn.Module, spec: InitFrom) -> dict:
+    "Load `spec.part` of another run's checkpoint into `model` strictly (every key, every shape); freeze it if asked."
+    path = init_checkpoint(spec)
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    prefix = spec.part + "."
+    part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not part:
+        raise ConfigError(f"init.part: {path} holds no `{spec.part}` weights; its parts are "
+                          f"{sorted({k.split('.')[0] for k in state})}")
+    target = getattr(model, spec.part, None)
+    if not isinstance(target, nn.Module):
+        raise ConfigError(f"init.part: this run's method ({type(model).__name__}) has no submodule `{spec.part}`")
+    try: target.load_state_dict(part, strict=True)
+    except RuntimeError as e:
+        raise ConfigError(f"init: `{spec.part}` of {path} does not fit this run's `{spec.part}`: compare ecg_encoder and "
+                          f"ecg_kw in {Path(spec.run) / 'config.yaml'} with this config ({str(e).splitlines()[0]})") from None
+    if spec.freeze:
+        for prm in target.parameters(): prm.requires_grad_(False)
+        model.frozen_parts = tuple(getattr(model, "frozen_parts", ())) + (spec.part,)
+    return {"run": str(Path(spec.run)), "part": spec.part, "checkpoint": str(path), "freeze": spec.freeze,
+            "fingerprint": checkpoint_fingerprint(path), "tensors": len(part)}
+
 # %% ../../nbs/49_train.loop.ipynb #7f750c51
 def _quiet_lightning() -> None:
     "Silence Lightning's tips and a known third-party deprecation warning (run output should be the run's)."
@@ -105,6 +154,7 @@ def train(config: str | Path | dict | BaseModel | None = None, callbacks: list |
     t0 = time.time()
     if cfg.threads: torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.init is not None: init_checkpoint(cfg.init)          # a missing or broken init fails before any work
     out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
     ckpt = check_resume(cfg.ckpt_path, out)
     if int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0:
@@ -113,8 +163,10 @@ def train(config: str | Path | dict | BaseModel | None = None, callbacks: list |
     dm = ECGReportDataModule.from_config(cfg); dm.setup("fit")
     cls = method_class(cfg.method)
     model = cls.from_config(cfg, dm)
+    monitor, mode = cls.checkpoint_target()
+    init = load_init(model, cfg.init) if cfg.init is not None else None   # (a resume then restores its own weights over them)
     model.bootstrap, model.gallery_size = cfg.bootstrap, cfg.gallery_size     # test-time evaluation settings
-    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=cls.monitor, mode="max",
+    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=monitor, mode=mode,
                            save_top_k=1, enable_version_counter=False)
     last = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False)
     gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
@@ -123,7 +175,7 @@ def train(config: str | Path | dict | BaseModel | None = None, callbacks: list |
                         devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy, sync_batchnorm=cfg.sync_batchnorm,
                         precision=resolve_precision(cfg.precision, cfg.accelerator),
                         deterministic="warn" if gpu else True, callbacks=[best, last, *(callbacks or [])],
-                        logger=CSVLogger(out, name="logs"), default_root_dir=out, enable_progress_bar=cfg.progress,
+                        logger=(TensorBoardLogger(out, name="logs") if cfg.logger == "tensorboard" else CSVLogger(out, name="logs")), default_root_dir=out, enable_progress_bar=cfg.progress,
                         enable_model_summary=False, use_distributed_sampler=False,   # the data module shards batches
                         plugins=[AtomicCheckpointIO()])
     trainer.log_every_n_steps = cfg.log_every_n_steps or max(1, min(50, steps_per_epoch // trainer.world_size))   # per-rank steps
@@ -134,7 +186,7 @@ def train(config: str | Path | dict | BaseModel | None = None, callbacks: list |
     trainer.test(model, datamodule=dm, ckpt_path=best.best_model_path or None, verbose=False)
     test = dict(model.test_metrics) or {k[5:]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     result = {"method": cfg.method, "test": test, "val_history": history,
-              "best_checkpoint": best.best_model_path or None, "last_checkpoint": str(last_path) if last_path.exists() else None,
+              "best_checkpoint": best.best_model_path or None, "monitor": [monitor, mode], "init": init, "last_checkpoint": str(last_path) if last_path.exists() else None,
               "n_records": {s: len(dm.datasets[s]) for s in SPLITS}, "data": dm.load_reports,
               "seconds": round(time.time() - t0, 2), "params": cfg.to_dict()}
     if trainer.is_global_zero: write_atomic(out / "metrics.json", json.dumps(result, indent=1, default=str))
