@@ -30,13 +30,21 @@ demo: $(STAMP)
 	$(BIN)/ecgbench demo
 
 # The fast tier: notebook asserts (slow cells skipped) and pytest (real-data tests skip, saying why, without the data).
+# Cells and tests skipped for missing real data are tallied in a fresh file (ecgbench.testing.needs) and counted last.
+TALLY := $(CURDIR)/data/test-skips.jsonl
+TALLY_REAL := $(CURDIR)/data/test-skips-real.jsonl
+PRINT_TALLY = $(BIN)/python -c "from ecgbench.testing import print_skip_tally; print_skip_tally('$(1)')"
 test: $(STAMP) realdata
-	$(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/python -m pytest -q tests
+	@mkdir -p data; rm -f $(TALLY) $(TALLY).lock
+	export ECGBENCH_SKIP_TALLY=$(TALLY); $(BIN)/nbdev_test --n_workers 2 --timing && $(BIN)/python -m pytest -q -rs tests; \
+	  rc=$$?; $(call PRINT_TALLY,$(TALLY)); exit $$rc
 
 # The real-data tier: every notebook again with its `#| slow` cells (seeded real-data runs with margins).
 test-real: $(STAMP) realdata
-	@if [ -f data/ptbxl/.unpacked ]; then $(BIN)/nbdev_test --n_workers 2 --flags slow --timing; \
+	@mkdir -p data; rm -f $(TALLY_REAL) $(TALLY_REAL).lock
+	@if [ -f data/ptbxl/.unpacked ]; then \
+	  ECGBENCH_SKIP_TALLY=$(TALLY_REAL) $(BIN)/nbdev_test --n_workers 2 --flags slow --timing; \
+	  rc=$$?; $(call PRINT_TALLY,$(TALLY_REAL)); exit $$rc; \
 	else echo "real-data tier skipped: no real PTB-XL (needs $(SHARED) and make realdata)"; fi
 
 # Benchmark cells (`#| bench`: timings and speed goals, never part of the tests), real data where present.

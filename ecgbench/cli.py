@@ -123,7 +123,11 @@ def _eval(a) -> dict:
     _dir(a.run_dir, "run folder")
     from ecgbench.eval.protocols import PROTOCOLS, evaluate
     from ecgbench.train.config import parse_set
-    names = list(PROTOCOLS) if a.protocol == ["all"] else a.protocol
+    if a.protocol == ["all"]:                              # every protocol that applies to this run's method
+        from ecgbench.runs import Run
+        run = Run(a.run_dir)
+        names = [n for n, cls in PROTOCOLS.items() if cls.applies(run)]
+    else: names = a.protocol
     settings = parse_set(a.set)
     out = {}
     for name in names:

@@ -45,3 +45,11 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives headless Chromium (JupyterLab, docs site); `pytest -m browser` selects them")
+
+
+def pytest_runtest_logreport(report):
+    "Under `make test` (which sets $ECGBENCH_SKIP_TALLY) each skipped test joins the notebook cells' skip tally."
+    if report.skipped and os.environ.get("ECGBENCH_SKIP_TALLY") and not hasattr(report, "wasxfail"):
+        from ecgbench.testing import record_skip
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        record_skip(reason.removeprefix("Skipped: "), where=report.nodeid, kind="pytest")

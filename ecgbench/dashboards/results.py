@@ -56,6 +56,9 @@ def metric_options(table: pd.DataFrame) -> dict[str, str]:
         if (c.startswith("test.") and c not in out.values() and c != "test.RSUM" and not c.endswith(("_ci_lo", "_ci_hi"))
                 and not c.startswith(("test.baseline/", "test.collapse")) and have(c)):
             out[short(c)] = c
+    for c in table.columns:                 # protocol records (`ecgbench eval`): their macro AUROC, RSUM and accuracy columns
+        if c.startswith("eval.") and c.endswith(("macro_auroc", "/RSUM", "accuracy")) and "baseline" not in c and have(c):
+            out[c[5:]] = c
     if have("seconds"): out["wall s"] = "seconds"
     return out
 

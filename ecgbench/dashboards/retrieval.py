@@ -112,7 +112,7 @@ def blip_itm_scorer(run) -> Callable[[list, list], torch.Tensor]:
         enc = model.text_encoder
         tok = enc.tokenizer(list(texts), padding="max_length", truncation=True, max_length=enc.max_length, return_tensors="pt")
         with torch.no_grad():
-            tokens = model.image_encoder(images.to(model.device)).tokens
+            tokens = model.ecg_encoder(images.to(model.device)).tokens
             where = torch.tensor([keys.index(e) for e in ecgs])
             return model.itm_scores(tokens, tok["input_ids"], tok["attention_mask"], where, torch.arange(len(texts)))
     return score
