@@ -20,11 +20,14 @@ $(STAMP): settings.ini setup.py
 
 install: $(STAMP)
 
-# Real PTB-XL (shared development copy) rebuilt in its PhysioNet layout, when ../shared is present.
+# Real PTB-XL (shared development copy) rebuilt in its PhysioNet layout, and the CinC sample unpacked, when ../shared is present.
 realdata: $(STAMP)
 	@if [ -f $(SHARED)/ptbxl/unpack.py ]; then \
 	  if [ ! -f data/ptbxl/.unpacked ]; then $(BIN)/python $(SHARED)/ptbxl/unpack.py data/ptbxl && touch data/ptbxl/.unpacked; fi; \
 	else echo "no $(SHARED): real-data tests will be skipped"; fi
+	@# the shared CinC 2020-21 sample (CPSC2018, Chapman-Shaoxing-Ningbo, ...) where distribution_shift reads by default
+	@if [ -f $(SHARED)/other/cinc2020_2021.tar.xz ] && [ ! -f data/cinc/.unpacked ]; then \
+	  mkdir -p data/cinc && tar xf $(SHARED)/other/cinc2020_2021.tar.xz -C data/cinc && touch data/cinc/.unpacked; fi
 
 demo: $(STAMP)
 	$(BIN)/ecgbench demo

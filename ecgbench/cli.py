@@ -131,7 +131,10 @@ def _eval(a) -> dict:
     settings = parse_set(a.set)
     out = {}
     for name in names:
-        rec = evaluate(a.run_dir, name, settings if len(names) == 1 else settings.get(name, {}), force=a.force)
+        own = {k: v for k, v in settings.items() if k not in PROTOCOLS}     # plain keys: the one protocol named
+        if own and len(names) > 1:
+            raise ConfigError(f"--set {', '.join(own)}: with several protocols, prefix each setting with its protocol (e.g. linear_probe.seeds=[0,1])")
+        rec = evaluate(a.run_dir, name, {**own, **settings.get(name, {})}, force=a.force)
         out[name] = {"file": str(a.run_dir / "eval" / f"{name}.json"), "seconds": rec["seconds"], "metrics": rec["metrics"]}
         if not a.json:
             import pandas as pd

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #976a956d
 from __future__ import annotations
-import hashlib, json, os, random
+import hashlib, json, os, random, socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -12,8 +12,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['LEADS', 'canonical_lead', 'ECGBenchError', 'DataError', 'LoadReport', 'repo_root', 'data_home', 'shared_data',
-           'ptbxl_dir', 'figures_dir', 'seed_everything', 'fingerprint']
+__all__ = ['LEADS', 'TMP_SUFFIX', 'canonical_lead', 'ECGBenchError', 'DataError', 'LoadReport', 'repo_root', 'data_home',
+           'shared_data', 'ptbxl_dir', 'figures_dir', 'seed_everything', 'fingerprint', 'write_atomic']
 
 # %% ../nbs/00_core.ipynb #c355295f
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -127,3 +127,30 @@ def fingerprint(obj) -> str:
     "Stable 16-hex-digit SHA-256 of a JSON-able object (dict keys sorted)."
     blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #9df872b0
+TMP_SUFFIX = ".tmp"
+
+def _fsync_dir(folder: Path) -> None:
+    "Make a rename in `folder` durable (no-op where directories cannot be opened)."
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def write_atomic(path: str | Path, data: bytes | str | None = None, save=None) -> Path:
+    """Write `data` (text or bytes), or call `save(file)` with an open binary file (e.g. `lambda f: np.savez(f, **arrays)`),
+    to a temporary file beside `path`, fsync it, then `os.replace` it over `path`; returns `path`."""
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as f:
+            if save is not None: save(f)
+            else: f.write(data.encode() if isinstance(data, str) else data)
+            f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
+    _fsync_dir(path.parent)
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import DataError
+from .core import DataError, write_atomic
 from .train.config import RunConfig, load_config
 from .train.loop import checkpoint_fingerprint
 from .train.registry import method_class
@@ -134,9 +134,7 @@ class Run:
             if "features" not in out: out = None          # written before the encoder contract: recomputed
         if out is None:
             out = self._compute(split)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, **out); os.replace(tmp, path)
+            write_atomic(path, save=lambda f: np.savez(f, **out))
         self._embeddings[path] = out
         return out
 

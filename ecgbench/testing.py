@@ -14,7 +14,7 @@ from .core import LEADS, canonical_lead, data_home, shared_data
 
 # %% auto #0
 __all__ = ['tally_file', 'record_skip', 'needs', 'skip_records', 'skip_tally', 'print_skip_tally', 'test_raises',
-           'extract_shared', 'write_record', 'rdsamp_reordered']
+           'extract_shared', 'write_record', 'rdsamp_reordered', 'write_cinc']
 
 # %% ../nbs/08_testing.ipynb #dba8d641
 def tally_file() -> Path:
@@ -141,3 +141,17 @@ def rdsamp_reordered(path: str | os.PathLike, leads: Sequence[str] = LEADS):
     x, f = wfdb.rdsamp(str(path))
     names = [canonical_lead(n) for n in f["sig_name"]]
     return x[:, [names.index(canonical_lead(l)) for l in leads]]
+
+# %% ../nbs/08_testing.ipynb #8dcfe655
+def write_cinc(folder: str | os.PathLike, name: str, dx: str | None = "164889003,59118001", age: str = "56", sex: str = "Male",
+               n: int = 500, seed: int = 0) -> Path:
+    """Write a small 12-lead PhysioNet/CinC 2020-21 record `folder/name` (`.mat` in format 16+24 at 1000/mV, 500 Hz, and a
+    `.hea` with the `# Age/Sex/Dx` comments given; `dx` None leaves the Dx line out)."""
+    import numpy as np
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    d = np.random.default_rng(seed).integers(-800, 800, size=(n, 12)).astype("<i2")
+    (folder / f"{name}.mat").write_bytes(bytes(24) + d.tobytes())
+    sig = [f"{name}.mat 16+24 1000/mV 16 0 {d[0, i]} 0 0 {l}" for i, l in enumerate(LEADS)]
+    notes = [f"# Age: {age}", f"# Sex: {sex}"] + ([f"# Dx: {dx}"] if dx is not None else []) + ["# Rx: Unknown"]
+    (folder / f"{name}.hea").write_text("\n".join([f"{name} 12 500 {n}", *sig, *notes]) + "\n")
+    return folder / name

@@ -71,3 +71,21 @@ def test_collect_shows_protocol_columns(runs):
     assert "eval.linear_probe/100%/macro_auroc" in table and "eval.zero_shot/macro_auroc" in table
     s = summary_table(table)
     assert "probe 100 %" in s and "zero-shot AUROC" in s
+
+def test_distribution_shift_probes_a_unimodal_run(runs, tmp_path, capsys):
+    """S4 Table 2's unimodal row: a probe trained on the source's labels scores the target records, whose categories
+    are merged into the source classes (records with no mapped category removed, counted in n_records)."""
+    from ecgbench.testing import write_cinc
+    for name, dx in [("A0001", "426783006"), ("A0002", "59118001"), ("A0003", "164889003"), ("A0004", "164931005"),
+                     ("JS00001", "426783006"), ("JS00002", "89792004"), ("JS00003", "426177001")]:
+        write_cinc(tmp_path / "cinc", name, dx=dx, n=5000, seed=int(name[-1]))
+    sup = runs / "supervised"
+    _eval(sup, "distribution_shift", sets=[f"data_dir={tmp_path / 'cinc'}", "bootstrap=0"])
+    rec = json.loads((sup / "eval/distribution_shift.json").read_text())
+    m = rec["metrics"]
+    assert m["scorers"] == "probe" and m["n_target_records"] == 7
+    assert m["cpsc2018/probe/n_records"] == 3 and m["csn/probe/n_records"] == 2        # AF and SB alone: removed
+    assert {r["target"] for r in rec["table"]} == {"cpsc2018", "csn"}
+    assert main(["eval", str(sup), "--protocol", "distribution_shift", "--set", f"data_dir={tmp_path / 'cinc'}",
+                 "--set", "scorers=[zero_shot]"]) == 2
+    assert "joint text side" in capsys.readouterr().err

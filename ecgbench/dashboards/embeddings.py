@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from IPython.display import display
 
-from ..core import LEADS, fingerprint
+from ..core import LEADS, fingerprint, write_atomic
 from ..data import ptbxl
 from ..eval.embeddings import embedding_spread, is_collapsed
 from .images import FigureView
@@ -160,10 +160,7 @@ class ProjectionCache:
             with np.load(path) as z: xy = z["xy"]
         else:
             xy = project(x() if callable(x) else x, method, seed, **params); self.computed += 1
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-                np.savez(tmp, xy=xy); os.replace(tmp, path)
+            if path is not None: write_atomic(path, save=lambda f: np.savez(f, xy=xy))
         self.memory[key] = xy
         return xy
 

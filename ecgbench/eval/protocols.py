@@ -13,16 +13,17 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core import DataError, ECGBenchError
+from ..core import DataError, ECGBenchError, data_home
 from ..train.config import ConfigError, check_config, closest_key
 from ..train.loop import checkpoint_fingerprint, write_atomic
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'ProtocolError', 'ProtocolSettings', 'Protocol', 'register', 'protocol_class', 'protocol_specs',
-           'run_fingerprint', 'record_key', 'evaluate', 'evaluate_all', 'eval_columns', 'labelled_split', 'aligned',
-           'encode_signals', 'RetrievalSettings', 'Retrieval', 'ZeroShotSettings', 'ZeroShot', 'LinearProbeSettings',
-           'LinearProbe', 'FineTuneSettings', 'classifier_metrics', 'Classifier', 'FineTune', 'IdentificationSettings',
-           'Identification']
+           'run_fingerprint', 'record_key', 'evaluate', 'evaluate_all', 'eval_columns', 'has_text_side',
+           'labelled_split', 'aligned', 'encode_signals', 'RetrievalSettings', 'Retrieval', 'ZeroShotSettings',
+           'ZeroShot', 'LinearProbeSettings', 'LinearProbe', 'FineTuneSettings', 'classifier_metrics', 'Classifier',
+           'FineTune', 'IdentificationSettings', 'Identification', 'DistributionShiftSettings', 'cinc_dir',
+           'target_features', 'DistributionShift', 'GenerationSettings', 'generated_reports', 'Generation']
 
 # %% ../../nbs/67_eval.protocols.ipynb #0255c7a3
 class ProtocolError(ECGBenchError, ValueError):
@@ -130,20 +131,30 @@ def eval_columns(records: dict[str, dict]) -> dict:
     return {f"{name}/{k}": v for name, rec in records.items() for k, v in (rec.get("metrics") or {}).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
+def has_text_side(run) -> bool:
+    "Whether the run's method has a joint text side (`encode_text`): what retrieval and zero-shot need."
+    from ecgbench.train.registry import method_class
+    return hasattr(method_class(run.config.method), "encode_text")
+
 # %% ../../nbs/67_eval.protocols.ipynb #0f30e97f
 def labelled_split(run, split: str, label_set: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(ids, labels `(N, K)`, classes) of `split` of the run's data under `label_set` (default: the run's own),
-    records without a class of the label set dropped, as the PTB-XL benchmark does."""
+    records without a class of the label set dropped, as the PTB-XL benchmark does. Validation and test are whole splits
+    (a run whose embeddings lack some of their records is refused by `aligned`); a run trained on a subset
+    (`train_limit`, `train_fraction`) gives its probes the labelled records of that subset."""
     ls = label_set or run.config.label_set
     key = ("labels", ls)
     if key not in run._embeddings:
         from ecgbench.train.data import ECGReportDataModule
-        cfg = run.config.model_copy(update={"label_set": ls, "drop_unlabelled": True, "progress": False,
-                                            "train_fraction": None, "input": "signal"})
+        cfg = run.config.model_copy(update={"label_set": ls, "drop_unlabelled": True, "progress": False, "limit": None,
+                                            "train_limit": None, "train_fraction": None, "input": "signal"})
         dm = ECGReportDataModule.from_config(cfg); dm.setup()
         run._embeddings[key] = {s: (dm.records(s).ids.copy(), dm.records(s).labels.numpy().astype(np.int64), list(dm.classes))
                                 for s in ("train", "val", "test")}
     ids, y, classes = run._embeddings[key][split]
+    if split == "train" and (run.config.train_limit or run.config.train_fraction or run.config.limit):
+        keep = np.isin(ids, run.embeddings("train")["ids"])   # a run trained on a subset: probes learn from that subset
+        ids, y = ids[keep], y[keep]
     if not len(classes): raise ProtocolError(f"{run.folder}: the source {run.config.source!r} has no classes for label set "
                                              f"{ls!r}: classification protocols need labels")
     return ids, y, classes
@@ -170,8 +181,8 @@ class RetrievalSettings(ProtocolSettings):
 
 @register
 class Retrieval(Protocol):
-    applies = classmethod(lambda cls, run: run.config.method != 'supervised')
     "ECG↔report retrieval over the whole test split: strict, duplicate-aware and label-equivalent R@K, with random and popularity baselines."
+    applies = classmethod(lambda cls, run: has_text_side(run))
     name, cite, Settings = "retrieval", "S0 §4.3 (R@1/5/10, RSUM); DESIGN: one gallery item per record, ties in expectation", RetrievalSettings
 
     def run(self, run, s: RetrievalSettings) -> tuple[dict, list[dict]]:
@@ -207,8 +218,8 @@ def _temperature(model, given: float | None) -> float:
 
 @register
 class ZeroShot(Protocol):
-    applies = classmethod(lambda cls, run: run.config.method != 'supervised')
     "Class prompts encoded by the run's own text side; each ECG scored against each class's mean prompt embedding."
+    applies = classmethod(lambda cls, run: has_text_side(run))
     name, cite, Settings = "zero_shot", "MERL §3.3 / S4 §4.2 and Appendix E, Table 14 (prompt classification; sigmoid thresholds on validation)", ZeroShotSettings
 
     def run(self, run, s: ZeroShotSettings) -> tuple[dict, list[dict]]:
@@ -304,8 +315,8 @@ def classifier_metrics(run, bootstrap: int = 1000, seed: int = 0) -> dict:
 
 @register
 class Classifier(Protocol):
-    applies = classmethod(lambda cls, run: run.config.method == 'supervised')
     "A classifier run's own head on its test split: the full metric set, thresholds chosen on its validation split."
+    applies = classmethod(lambda cls, run: run.config.method == 'supervised')
     name, cite, Settings = "classifier", "S3 Table 2 (AUROC, AUPRC, accuracy, F1, precision, recall, specificity, MCC)", ProtocolSettings
 
     def run(self, run, s: ProtocolSettings) -> tuple[dict, list[dict]]:
@@ -406,3 +417,143 @@ class Identification(Protocol):
             out.update({f"records/{scorer}/{k}": v for k, v in m.items()})
             rows.append({"version": "records", "scorer": scorer, **m})
         return out, rows
+
+# %% ../../nbs/67_eval.protocols.ipynb #d15f5e1b
+class DistributionShiftSettings(ProtocolSettings):
+    source: str = Field("ptbxl_superdiagnostic", description="source label set of the shift maps (a PTB-XL label set the run's data carries)")
+    targets: list[str] = Field(["cpsc2018", "csn"], description="target datasets of the shift maps (S4 Table 2: CPSC2018, CSN)")
+    data_dir: str | None = Field(None, description="folder of the PhysioNet/CinC 2020-21 records (any layout; None = data_home()/cinc)")
+    scorers: list[Literal["zero_shot", "probe"]] | None = Field(None, description="zero_shot (class prompts, needs a joint text side) and/or probe (source-trained logistic regression); None = S4's choice: zero_shot for methods with a text side, else probe")
+    maps: str | None = Field(None, description="a YAML file of shift maps (None: the package's, S4 Appendix D Tables 10-11)")
+    temperature: float | None = Field(None, gt=0, description="zero-shot softmax temperature (None: the model's learnt one, else 0.07)")
+
+def cinc_dir(data_dir: str | None = None) -> Path:
+    "The CinC 2020-21 folder distribution shift reads: `data_dir`, else `data_home()/cinc`."
+    return Path(data_dir).expanduser() if data_dir else data_home() / "cinc"
+
+@torch.no_grad()
+def target_features(run, data_dir: Path) -> dict:
+    """{'ids', 'dx', 'group', 'features', 'ecg'?} of every readable record under the CinC folder `data_dir`, through the
+    run's own preprocessing (rate, pipeline, input encoding) and model; unreadable records are counted by the loader."""
+    from ecgbench.train.data import ECGReportDataModule
+    from ecgbench.data.cinc import load_cinc, cinc_group
+    c = run.config
+    dm = ECGReportDataModule(source="cinc", data_dir=str(data_dir), input=c.input, rate=c.rate,
+                             folds={"train": (), "val": (), "test": tuple(range(1, 11))}, label_set="scored",
+                             pipeline=c.pipeline, batch_size=c.batch_size, image_size=c.image_size, cache_dir=c.cache_dir, seed=c.seed)
+    ds = dm._wrap(dm._records("test"))
+    model, ids, feats, ecg = run.model(), [], [], []
+    for i in range(0, len(ds), c.batch_size):          # batched by hand: the training collate wants PTB-XL's integer ids
+        items = [ds[j] for j in range(i, min(i + c.batch_size, len(ds)))]
+        b = {dm.key: torch.stack([it[dm.key] for it in items]), "report": [it["report"] for it in items]}
+        ids += [it["id"] for it in items]; feats.append(model.encode_ecg(b).float().cpu().numpy())
+        if hasattr(model, "embed_ecg"): ecg.append(model.embed_ecg(b).float().cpu().numpy())
+    df = load_cinc(data_dir)[0].set_index("record")
+    ids = np.array([str(i) for i in ids])
+    out = {"ids": ids, "dx": [list(df.at[i, "dx"]) for i in ids], "group": np.array([cinc_group(i) for i in ids]),
+           "features": np.concatenate(feats), "load_report": str(dm.load_reports.get("test", ""))}
+    if ecg: out["ecg"] = np.concatenate(ecg)
+    return out
+
+@register
+class DistributionShift(Protocol):
+    "Source-trained (or zero-shot) scores on another dataset's ECGs, their categories merged into the source classes."
+    name, cite, Settings = "distribution_shift", "S4 §4.3, Table 2 and Appendix D, Tables 10-11 (MERL's target preparation); probe: scikit-learn logistic regression at 100 % of the source labels", DistributionShiftSettings
+    applies = classmethod(lambda cls, run: run.config.source in ("ptbxl", "synthetic") and cinc_dir().is_dir())
+
+    def run(self, run, s: DistributionShiftSettings) -> tuple[dict, list[dict]]:
+        from ecgbench.eval import shift
+        from ecgbench.eval import zeroshot as zs
+        from ecgbench.eval.classification import fit_linear_probe
+        if not s.source.startswith("ptbxl_") or run.config.source not in ("ptbxl", "synthetic"):
+            raise ProtocolError(f"{run.folder}: distribution shift from {s.source!r} needs a run trained on that source; "
+                                f"this run's source is {run.config.source!r} (sources here: PTB-XL label sets, e.g. ptbxl_superdiagnostic)")
+        root = cinc_dir(s.data_dir)
+        if not root.is_dir():
+            raise ProtocolError(f"{root}: no PhysioNet/CinC 2020-21 folder; unpack CPSC2018 / Chapman-Shaoxing-Ningbo there "
+                                f"(`make realdata` unpacks the shared sample into data/cinc) or set data_dir")
+        maps, label_set = shift.load_shift_maps(s.maps), s.source[len("ptbxl_"):]
+        model = run.model()
+        scorers = s.scorers or (["zero_shot"] if hasattr(model, "encode_text") else ["probe"])
+        if "zero_shot" in scorers and not hasattr(model, "encode_text"):
+            raise ProtocolError(f"{run.folder}: zero_shot needs a joint text side ({run.config.method!r} has none); use scorers: [probe]")
+        tf = target_features(run, root)
+        ids_t, y_t, classes = labelled_split(run, "train", label_set)
+        scores = {}
+        if "zero_shot" in scorers:
+            prompts = zs.load_prompts(zs.prompt_set_for(run.config.source, label_set))
+            with torch.no_grad():
+                class_emb = zs.class_embeddings(lambda t: model.encode_text(t).float().cpu().numpy(), prompts, classes)
+            scores["zero_shot"] = zs.zero_shot_scores(tf["ecg"], class_emb, "softmax", _temperature(model, s.temperature))
+        if "probe" in scorers:
+            ids_v, y_v, _ = labelled_split(run, "val", label_set)
+            probe = fit_linear_probe(aligned(run.embeddings("train"), ids_t, "features"), y_t,
+                                     aligned(run.embeddings("val"), ids_v, "features"), y_v, seed=s.seed)
+            scores["probe"] = probe.predict_scores(tf["features"])
+        out, rows = {"n_target_records": len(tf["ids"])}, []
+        for tgt in s.targets:
+            codes = shift.shift_codes(s.source, tgt, maps)
+            part = np.isin(tf["group"], shift.target_groups(tgt, maps))
+            y, keep = shift.target_labels([d for d, p in zip(tf["dx"], part) if p], codes)
+            if not keep.any():
+                out[f"{tgt}/n_records"] = 0; out[f"{tgt}/skipped"] = f"no {tgt} record under {root} has a category mapped to {s.source}"
+                continue
+            cols = [classes.index(k) for k in codes]            # the source classes that have a target category
+            for scorer, sc in scores.items():
+                m = shift.shift_metrics(y[keep], sc[part][keep][:, cols], list(codes), bootstrap=s.bootstrap, seed=s.seed)
+                out.update({f"{tgt}/{scorer}/{k}": v for k, v in m.items() if k != "undefined"})
+                rows.append({"source": s.source, "target": tgt, "scorer": scorer, "n_records": m["n_records"],
+                             "macro_auroc": m["macro_auroc"], "undefined": ", ".join(m["undefined"])})
+        out["scorers"] = ",".join(scores)
+        return out, rows
+
+# %% ../../nbs/67_eval.protocols.ipynb #9e0e7a1b
+class GenerationSettings(ProtocolSettings):
+    label_set: str = Field("superdiagnostic", description="label set of the statement (and prompt) clinical efficacy")
+    meteor: bool = Field(True, description="METEOR too (needs Java; left out, saying so, where it is missing)")
+    prompt_ce: bool = Field(True, description="S4's CE (prompt-similarity labels of both texts) with the run's text side, where it has one")
+    decoding: dict = Field(default_factory=dict, description="keyword arguments of the method's `generate` (e.g. {num_beams: 3, max_new_tokens: 80})")
+
+def generated_reports(run, split: str = "test", **decoding) -> tuple[np.ndarray, list[str], list[str]]:
+    "(ids, generated reports, reference reports) of `split` from a method that writes reports (`generate`)."
+    model, dm = run.model(), run.datamodule()
+    if not hasattr(model, "generate"):
+        raise ProtocolError(f"{run.folder}: {run.config.method!r} writes no reports (no `generate`): the generation protocol "
+                            "then scores only the baselines")
+    loader = {"val": dm.val_dataloader, "test": dm.test_dataloader}[split]()
+    ids, cand, refs = [], [], []
+    with torch.no_grad():
+        for b in loader:
+            ids.append(b["id"].numpy()); refs += list(b["report"]); cand += [str(t) for t in model.generate(b, **decoding)]
+    return np.concatenate(ids), cand, refs
+
+def _slug(name: str) -> str: return name.replace(" ", "_")
+
+@register
+class Generation(Protocol):
+    "The method's generated reports (where it writes them) beside the nearest-training-report and most-frequent-report baselines."
+    name, cite, Settings = "generation", "S4 §4.4 and Appendix E, Tables 12-13 (BLEU, METEOR, ROUGE-L, CIDEr via pycocoevalcap; CE by prompt similarity); statement extraction from the project's phrase tables", GenerationSettings
+
+    def run(self, run, s: GenerationSettings) -> tuple[dict, list[dict]]:
+        from ecgbench.eval import generation as gen
+        from ecgbench.eval import zeroshot as zs
+        model, rows = run.model(), {}
+        if hasattr(model, "generate"):
+            ids, cand, refs = generated_reports(run, "test", **s.decoding)
+            rows["model"] = (cand, refs)
+        base = gen.generation_baselines(run, "test")
+        rows.update(base)
+        ce = {}
+        if s.prompt_ce and hasattr(model, "encode_text"):
+            enc = lambda t: model.encode_text(list(t)).detach().float().cpu().numpy()
+            ce = dict(encode_text=enc, class_prompts=zs.load_prompts(zs.prompt_set_for(run.config.source, s.label_set)))
+        meteor = s.meteor and gen.java_missing() is None
+        table = gen.generation_table(rows, label_set=s.label_set, meteor=meteor, **ce)
+        refs = base["nearest training report"][1]
+        num = lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) and pd.notna(v)
+        out = {f"{_slug(r)}/{k}": float(v) for r, row in table.iterrows() for k, v in row.items() if num(v)}
+        out.update({k: v for k, v in table.iloc[0].items() if isinstance(v, str)})       # e.g. the tokenizer used
+        out["verbatim_share"] = gen.verbatim_share(refs, run.embeddings("train")["reports"].tolist())
+        out["n"] = len(refs)
+        if not meteor: out["meteor_left_out"] = "METEOR needs Java: " + (gen.java_missing() or "disabled in the settings")
+        return out, [{"row": r, **{k: (float(v) if num(v) else v) for k, v in row.items()}} for r, row in table.iterrows()]

@@ -16,7 +16,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import (AutoConfig, AutoModel, AutoTokenizer, BatchEncoding, BertConfig, BertModel,
                           PreTrainedTokenizerFast)
 
-from ..core import fingerprint
+from ..core import fingerprint, write_atomic
 
 # %% auto #0
 __all__ = ['BERT_SPECIAL_TOKENS', 'POOLINGS', 'train_wordpiece', 'tiny_bert_config', 'TextEncoding', 'masked_mean', 'TextEncoder',
@@ -210,11 +210,9 @@ class TextEmbeddingCache:
         for t, v in zip(texts.tolist(), vecs): self._mem.setdefault(t, v)
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.stem}.{socket.gethostname()}.{os.getpid()}.tmp.npz")
-        texts = list(self._mem)
-        np.savez(tmp, texts=np.array(texts, dtype=str), vecs=np.stack([self._mem[t] for t in texts]).astype(np.float32))
-        os.replace(tmp, self.path)                        # atomic: readers see the old or the new store, never half
+        texts = list(self._mem)                           # atomic: readers see the old or the new store, never half
+        write_atomic(self.path, save=lambda f: np.savez(f, texts=np.array(texts, dtype=str),
+                                                        vecs=np.stack([self._mem[t] for t in texts]).astype(np.float32)))
 
     @torch.no_grad()
     def _encode(self, texts: list[str]) -> None:

@@ -17,41 +17,16 @@ from pydantic import BaseModel
 
 from torch import nn
 
-from ..core import DataError
+from ..core import TMP_SUFFIX, DataError, write_atomic   # one atomic writer for every module (core)
 from .config import ConfigError, InitFrom, RunConfig, load_config
 from .data import SPLITS, ECGReportDataModule
 from .registry import method_class
 
 # %% auto #0
-__all__ = ['TMP_SUFFIX', 'write_atomic', 'AtomicCheckpointIO', 'stale_temp_files', 'check_resume', 'resolve_precision',
-           'checkpoint_fingerprint', 'init_checkpoint', 'load_init', 'train']
+__all__ = ['AtomicCheckpointIO', 'stale_temp_files', 'check_resume', 'resolve_precision', 'checkpoint_fingerprint',
+           'init_checkpoint', 'load_init', 'train']
 
 # %% ../../nbs/49_train.loop.ipynb #ee7ff7b2
-TMP_SUFFIX = ".tmp"
-
-def _fsync_dir(folder: Path) -> None:
-    "Make a rename in `folder` durable (no-op where directories cannot be opened)."
-    try: fd = os.open(folder, os.O_RDONLY)
-    except OSError: return
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
-
-def write_atomic(path: str | Path, data: bytes | str | None = None, save=None) -> Path:
-    "Write `data` (or call `save(file)`) to a temp file beside `path`, fsync, then `os.replace` it over `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as f:
-            if save is not None: save(f)
-            else: f.write(data.encode() if isinstance(data, str) else data)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
-    _fsync_dir(path.parent)
-    return path
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     "Lightning checkpoint IO whose writes are all-or-nothing (temp file in the same folder, fsync, `os.replace`)."
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
@@ -59,7 +34,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         write_atomic(path, save=lambda f: torch.save(checkpoint, f))
 
 def stale_temp_files(folder: str | Path) -> list[Path]:
-    "Temporary files a killed writer left in `folder` (hidden, `.<name>.<pid>.tmp`)."
+    "Temporary files a killed writer left in `folder` (hidden, `.<name>.<host>.<pid>.tmp`: `core.write_atomic`)."
     folder = Path(folder)
     return sorted(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
 
