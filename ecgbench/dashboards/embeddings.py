@@ -121,13 +121,14 @@ def project(x: np.ndarray, method: str = "t-SNE", seed: int = 0, **params) -> np
     if method == "t-SNE":
         from sklearn.manifold import TSNE
         p = {**TSNE_DEFAULTS, **params}
-        if x.shape[1] > p["pca_dims"] and n > p["pca_dims"]: x = PCA(p["pca_dims"], random_state=seed).fit_transform(x)
-        tsne = TSNE(2, perplexity=min(float(p["perplexity"]), max(1.0, (n - 1) / 3)), max_iter=int(p["max_iter"]),
-                    init="pca", learning_rate="auto", random_state=seed, n_jobs=p["n_jobs"])
         # Barnes-Hut's gradient sums in OpenMP threads: another thread count gives another map (seen: 6.4 units apart
-        # between 1 and 2 threads). A fixed count makes the same seed give the same map in any process.
+        # between 1 and 2 threads), and t-SNE amplifies the last-bit differences of a multi-threaded BLAS in the PCA
+        # step too. Fixed OpenMP and BLAS counts make the same seed give the same map in any process.
         from threadpoolctl import threadpool_limits
-        with threadpool_limits(limits=int(p["n_jobs"]), user_api="openmp"):
+        with threadpool_limits(limits=int(p["n_jobs"])):
+            if x.shape[1] > p["pca_dims"] and n > p["pca_dims"]: x = PCA(p["pca_dims"], random_state=seed).fit_transform(x)
+            tsne = TSNE(2, perplexity=min(float(p["perplexity"]), max(1.0, (n - 1) / 3)), max_iter=int(p["max_iter"]),
+                        init="pca", learning_rate="auto", random_state=seed, n_jobs=p["n_jobs"])
             return tsne.fit_transform(x).astype(np.float32)
     import umap                                                   # lazily: the first import takes ~25 s (numba)
     p = {**UMAP_DEFAULTS, **params}
