@@ -38,8 +38,8 @@ SECTIONS: list[tuple[str, object]] = [
     ("Data", [*range(1, 8), 9, *range(12, 20)]),
     ("Preprocess", range(10, 12)),
     ("Encode", range(20, 30)),
-    ("Models", range(30, 40)),
-    ("Training", range(40, 50)),
+    ("Models", range(30, 38)),
+    ("Training", range(38, 50)),          # 38 distributed, 40 losses, 41 momentum, 45-49 train
     ("Methods", range(50, 60)),
     ("Eval", [*range(60, 65), *range(66, 70)]),
     ("Runs & dashboards", [65, *range(70, 80)]),

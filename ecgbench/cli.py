@@ -121,7 +121,7 @@ def _train(a) -> dict:
 
 def _eval(a) -> dict:
     _dir(a.run_dir, "run folder")
-    from ecgbench.eval.protocols import PROTOCOLS, evaluate
+    from ecgbench.eval.protocols import PROTOCOLS, evaluate, record_name
     from ecgbench.train.config import parse_set
     if a.protocol == ["all"]:                              # every protocol that applies to this run's method
         from ecgbench.runs import Run
@@ -134,11 +134,11 @@ def _eval(a) -> dict:
         own = {k: v for k, v in settings.items() if k not in PROTOCOLS}     # plain keys: the one protocol named
         if own and len(names) > 1:
             raise ConfigError(f"--set {', '.join(own)}: with several protocols, prefix each setting with its protocol (e.g. linear_probe.seeds=[0,1])")
-        rec = evaluate(a.run_dir, name, {**own, **settings.get(name, {})}, force=a.force)
-        out[name] = {"file": str(a.run_dir / "eval" / f"{name}.json"), "seconds": rec["seconds"], "metrics": rec["metrics"]}
+        rec = evaluate(a.run_dir, name, {**own, **settings.get(name, {})}, force=a.force, tag=a.tag)
+        out[name] = {"file": str(a.run_dir / "eval" / f"{record_name(name, a.tag)}.json"), "seconds": rec["seconds"], "metrics": rec["metrics"]}
         if not a.json:
             import pandas as pd
-            print(f"{name} ({rec['cite']}): {a.run_dir}/eval/{name}.json")
+            print(f"{name} ({rec['cite']}): {out[name]['file']}")
             print(pd.DataFrame(rec["table"]).to_markdown(index=False, floatfmt=".3f") if rec["table"] else "  (no table)")
     return out
 
@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = _sub(sub, "eval", "run evaluation protocols (retrieval, zero_shot, linear_probe, fine_tune, identification, ...) on a finished run; writes RUN_DIR/eval/NAME.json, reused while the checkpoint and settings are unchanged")
     s.add_argument("run_dir", type=Path, help="a run's output folder")
     s.add_argument("--protocol", nargs="+", required=True, help="protocol name(s), or 'all'")
+    s.add_argument("--tag", default=None, help="write eval/NAME-TAG.json instead of eval/NAME.json: a second record of a protocol with other settings (e.g. --tag 100pct for the 100 %% fine-tune beside the 1 / 10 %% one)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a protocol setting (YAML value), repeatable; with several protocols, prefix the protocol: linear_probe.seeds=[0,1]")
     s.add_argument("--force", action="store_true", help="recompute even where a stored record matches")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_eval)

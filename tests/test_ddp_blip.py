@@ -6,7 +6,7 @@ same updated weights as 1 process holding all 16 — for an even (8 + 8) and an 
 DDP is emulated by hand (gradients all-reduced and averaged, as DDP does; losses averaged, as `sync_dist` logging
 does) so the model can run in eval mode: dropout masks are drawn per rank and would otherwise differ. Each rank's
 global RNG is seeded differently, as `on_train_batch_start` does, so the test also shows that the negatives and
-masks do not depend on the rank's own RNG (`losses.shared_generator`)."""
+masks do not depend on the rank's own RNG (`distributed.shared_generator`)."""
 import os
 import socket
 from pathlib import Path

@@ -10,7 +10,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from ecgbench.losses import MomentumQueue, clip_loss
+from ecgbench.losses import clip_loss
+from ecgbench.momentum import MomentumQueue
 
 WORLD = 2
 N, D, SCALE = 8, 5, 3.0

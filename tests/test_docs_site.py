@@ -140,6 +140,7 @@ def test_sections():
     assert build.section_of("72_dashboards.embeddings") == "Runs & dashboards"
     assert build.section_of("81_dashboards.results") == "Results" and build.section_of("85_ptbxl_results") == "Results"
     assert build.section_of("90_bench") == "Benchmarks" and build.section_of("95_cli") == "Runner/CLI"
+    assert build.section_of("38_distributed") == "Training" and build.section_of("34_models.factory") == "Models"
     assert build.skip_flags("slow") == {"bench"} and build.skip_flags("") == {"slow", "bench"}
 
 

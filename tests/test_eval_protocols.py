@@ -49,6 +49,33 @@ def test_every_protocol_on_a_clip_run(runs, capsys):
     ident = json.loads((clip / "eval/identification.json").read_text())["metrics"]
     assert 0 <= ident["halves/nearest/accuracy"] <= 1 and ident["halves/nearest/n_patients"] > 1
 
+def test_frozen_random_rows_are_the_linear_probe_of_the_untrained_encoder(runs, capsys):
+    """fine_tune's random-init frozen rows are `linear_probe` on one untrained (epochs 0) child per seed, whatever the fraction."""
+    clip = runs / "clip"
+    _eval(clip, "fine_tune")
+    ft = json.loads((clip / "eval/fine_tune.json").read_text())
+    assert ft["version"] == 2 and {r["folder"] for r in ft["table"] if r["kind"] == "frozen_random"} == {"frozen_random-seed0"}
+    child = clip / "eval/fine_tune/frozen_random-seed0"
+    assert json.loads((child / "metrics.json").read_text())["params"]["epochs"] == 0 and not (child / "checkpoints/best.ckpt").exists()
+    _eval(child, "linear_probe", sets=["fractions=[0.5,1.0]", "seeds=[0]", "bootstrap=0"])
+    lp = json.loads((child / "eval/linear_probe.json").read_text())["metrics"]
+    for tag in ("50%", "100%"):
+        assert ft["metrics"][f"frozen_random/{tag}/macro_auroc"] == lp[f"{tag}/macro_auroc"]
+
+def test_a_tagged_record_sits_beside_the_first(runs, capsys):
+    """`--tag T` writes eval/NAME-T.json: a second record of one protocol with other settings, shown by collect as its own columns."""
+    from ecgbench.runner import collect
+    clip = runs / "clip"
+    _eval(clip, "linear_probe")
+    first = (clip / "eval/linear_probe.json").read_bytes()
+    assert main(["eval", str(clip), "--protocol", "linear_probe", "--set", "fractions=[1.0]", "--tag", "full", "--json"]) == 0
+    capsys.readouterr()
+    assert (clip / "eval/linear_probe.json").read_bytes() == first
+    tagged = json.loads((clip / "eval/linear_probe-full.json").read_text())
+    assert tagged["settings"]["fractions"] == [1.0] and "eval.linear_probe-full/100%/macro_auroc" in collect(runs)
+    assert main(["eval", str(clip), "--protocol", "linear_probe", "--tag", "../x"]) == 2
+    assert "record tag" in capsys.readouterr().err
+
 def test_a_second_call_reuses_the_records(runs, capsys):
     clip = runs / "clip"
     _eval(clip, "retrieval")

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from ..core import LEADS
 from ..eval.retrieval import DIRECTIONS, ColumnScores, query_stats, recall_at_k, rerank
-from ..losses import normalise_text, same_text_groups
+from ..preprocess.text import normalise_text, same_text_groups
 from ..train.data import label_groups
 from ..train.registry import method_class
 from .images import FigureView

@@ -24,7 +24,7 @@ from pycocoevalcap.tokenizer.ptbtokenizer import PUNCTUATIONS, PTBTokenizer
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from ..losses import normalise_text
+from ..preprocess.text import normalise_text
 from ..preprocess.text import clean_report, translate_report
 
 # %% auto #0

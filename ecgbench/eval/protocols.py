@@ -4,7 +4,7 @@
 
 # %% ../../nbs/67_eval.protocols.ipynb #a7e729ed
 from __future__ import annotations
-import hashlib, json, time
+import hashlib, json, re, time
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Sequence
 
@@ -19,7 +19,7 @@ from ..train.loop import checkpoint_fingerprint, write_atomic
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'ProtocolError', 'ProtocolSettings', 'Protocol', 'register', 'protocol_class', 'protocol_specs',
-           'run_fingerprint', 'record_key', 'evaluate', 'evaluate_all', 'eval_columns', 'has_text_side',
+           'run_fingerprint', 'record_key', 'record_name', 'evaluate', 'evaluate_all', 'eval_columns', 'has_text_side',
            'labelled_split', 'aligned', 'encode_signals', 'RetrievalSettings', 'Retrieval', 'ZeroShotSettings',
            'ZeroShot', 'LinearProbeSettings', 'LinearProbe', 'FineTuneSettings', 'classifier_metrics', 'Classifier',
            'FineTune', 'IdentificationSettings', 'Identification', 'DistributionShiftSettings', 'cinc_dir',
@@ -99,14 +99,22 @@ def _jsonable(x):
     if isinstance(x, np.ndarray): return _jsonable(x.tolist())
     return x
 
-def evaluate(run, name: str, settings: dict | ProtocolSettings | None = None, force: bool = False) -> dict:
-    """Run protocol `name` on `run` (a `Run` or its folder) and write `RUN/eval/<name>.json` atomically;
+def record_name(name: str, tag: str | None = None) -> str:
+    "File stem of a protocol's record: `name`, or `name-tag` for a second record of the same protocol (other settings)."
+    if tag is None: return name
+    if not re.fullmatch(r"[A-Za-z0-9_.]+", tag) or tag.startswith("."):
+        raise ConfigError(f"record tag {tag!r}: use letters, digits, '_' and '.' only (it becomes eval/{name}-TAG.json)")
+    return f"{name}-{tag}"
+
+def evaluate(run, name: str, settings: dict | ProtocolSettings | None = None, force: bool = False, tag: str | None = None) -> dict:
+    """Run protocol `name` on `run` (a `Run` or its folder) and write `RUN/eval/<name>.json` (`<name>-<tag>.json` with a `tag`:
+    a second record beside the first, e.g. the 100 % fine-tune beside the 1 / 10 % one) atomically;
     a stored record with the same checkpoint and settings is returned instead of recomputing (unless `force`)."""
     from ecgbench.runs import Run
     run = run if isinstance(run, Run) else Run(run)
     cls = protocol_class(name)
     s = settings if isinstance(settings, ProtocolSettings) else check_config(dict(settings or {}), cls.Settings, f"protocol {name}")
-    key, path = record_key(run, name, s), run.folder / "eval" / f"{name}.json"
+    key, path = record_key(run, name, s), run.folder / "eval" / f"{record_name(name, tag)}.json"
     if path.is_file() and not force:
         try:
             rec = json.loads(path.read_text())
@@ -287,7 +295,7 @@ class FineTuneSettings(ProtocolSettings):
     fractions: list[float] = Field([0.01, 0.1, 1.0], description="fractions of the training labels (seeded, label-stratified)")
     seeds: list[int] = Field([0], description="seeds of each fine-tune (subset and head)")
     scratch: bool = Field(True, description="also train the same encoder from scratch at the same fractions (S4's 'Random Init' rows)")
-    frozen_random: bool = Field(True, description="also the random-initialised frozen encoder with a trained linear head")
+    frozen_random: bool = Field(True, description="also the random-initialised frozen encoder, probed as `linear_probe` probes (validated logistic regression on its standardised features)")
     epochs: int = Field(12, ge=1, description="epochs of every fine-tune")
     lr: float = Field(1e-3, gt=0, description="peak learning rate (AdamW, warm-up + cosine)")
     batch_size: int = Field(128, ge=1)
@@ -331,6 +339,7 @@ class Classifier(Protocol):
 class FineTune(Protocol):
     "The whole encoder from this run (`init`) with a classification head, at label fractions, beside training from scratch."
     name, cite, Settings = "fine_tune", "S4 §4.2 / Table 1 ('Random Init' = the same encoder from scratch); S1 §4.3 fine-tuning", FineTuneSettings
+    version = 2       # 2: the frozen random-init rows are a validated logistic-regression probe (version 1 trained a head at lr 1e-3)
 
     def child_config(self, run, s: FineTuneSettings, kind: str, fraction: float, seed: int) -> dict:
         "The supervised run config of one fine-tune (`kind`: 'init' | 'scratch' | 'frozen_random')."
@@ -342,27 +351,45 @@ class FineTune(Protocol):
                    train_fraction=None if fraction >= 1 else fraction, progress=False, threads=c.threads,
                    output_dir=str(run.folder / "eval" / "fine_tune" / f"{kind}-{100 * fraction:g}pct-seed{seed}"))
         if kind == "init": cfg["init"] = {"run": str(run.folder), "part": "ecg_encoder"}
-        if kind == "frozen_random": cfg["freeze_encoder"] = True
+        if kind == "frozen_random":                     # the untrained encoder: nothing to train, its features are probed
+            cfg.update(epochs=0, train_fraction=None, output_dir=str(run.folder / "eval" / "fine_tune" / f"frozen_random-seed{seed}"))
         return {**cfg, **s.train}
 
-    def run(self, run, s: FineTuneSettings) -> tuple[dict, list[dict]]:
+    def _child(self, run, s: FineTuneSettings, kind: str, fraction: float, seed: int):
+        "The finished child run of one fine-tune (trained here unless a finished one with the same config is in its folder)."
         from ecgbench.runs import Run
         from ecgbench.train.config import load_config
         from ecgbench.train.loop import train
+        cfg = load_config(self.child_config(run, s, kind, fraction, seed))
+        done = Path(cfg.output_dir) / "metrics.json"
+        if not (done.is_file() and json.loads(done.read_text()).get("params") == cfg.to_dict()):
+            train(cfg)                                           # finished children with the same config are kept
+        return Run(cfg.output_dir)
+
+    def _frozen_random(self, child, s: FineTuneSettings, fraction: float, seed: int) -> dict:
+        """The random-init frozen encoder probed like `linear_probe` (S4 Table 1's frozen baselines), by the same probe
+        (version 1's AdamW head at lr 1e-3 on the untrained encoder's features scored below chance, cause not isolated):
+        a validated logistic regression on the standardised features."""
+        from ecgbench.eval.classification import probe_metrics
+        parts = {}
+        for split in ("train", "val", "test"):
+            ids, y, classes = labelled_split(child, split, s.label_set)
+            parts[split] = (aligned(child.embeddings(split), ids, "features").astype(np.float64), y)
+        return probe_metrics(*parts["train"], *parts["val"], *parts["test"], classes, fraction=fraction, seed=seed,
+                             bootstrap=s.bootstrap if seed == s.seeds[0] else 0)
+
+    def run(self, run, s: FineTuneSettings) -> tuple[dict, list[dict]]:
         kinds = ["init"] + (["scratch"] if s.scratch else []) + (["frozen_random"] if s.frozen_random else [])
         out, rows = {}, []
         for kind in kinds:
             for f in s.fractions:
                 per = []
                 for seed in s.seeds:
-                    cfg = load_config(self.child_config(run, s, kind, f, seed))
-                    folder = Path(cfg.output_dir)
-                    done = folder / "metrics.json"
-                    if not (done.is_file() and json.loads(done.read_text()).get("params") == cfg.to_dict()):
-                        train(cfg)                                       # finished children with the same config are kept
-                    child = Run(folder)
-                    m = classifier_metrics(child, s.bootstrap if seed == s.seeds[0] else 0, s.seed)
+                    child = self._child(run, s, kind, f, seed)
+                    if kind == "frozen_random": m = self._frozen_random(child, s, f, seed)
+                    else: m = classifier_metrics(child, s.bootstrap if seed == s.seeds[0] else 0, s.seed)
                     m["seconds"] = child.metrics.get("seconds")
+                    folder = child.folder
                     per.append(m); rows.append({"kind": kind, "fraction": f, "seed": seed, "folder": folder.name,
                                                 **{k: v for k, v in m.items() if "/" not in k}})
                 tag = f"{kind}/{100 * f:g}%"

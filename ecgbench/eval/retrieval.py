@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 import torch.distributed as dist
 
-from ..losses import normalise_text, same_text_groups
+from ..preprocess.text import normalise_text, same_text_groups
 
 # %% auto #0
 __all__ = ['DIRECTIONS', 'expected_hits', 'recall_at_k', 'tie_stats', 'ColumnScores', 'rerank', 'gallery_partition',

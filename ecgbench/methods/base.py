@@ -4,7 +4,7 @@
 
 # %% ../../nbs/50_methods.base.ipynb #90e17952
 from __future__ import annotations
-import math, random
+import math, random, zlib
 from typing import Sequence
 
 import lightning as L
@@ -15,12 +15,14 @@ from torch import nn
 
 from ..eval.embeddings import embedding_spread, is_collapsed
 from ..eval.retrieval import popularity_baseline, random_baseline, retrieval_metrics
-from ..losses import gather_nograd
+from ..distributed import gather_nograd
+from ..losses import clip_loss
+from ..preprocess.text import normalise_text
 from ..models.factory import encode_ecg as pooled_features
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'warmup_cosine', 'gather_split', 'augment_signals', 'BenchModule', 'flat_retrieval',
-           'collapse_metrics', 'RetrievalModule']
+           'collapse_metrics', 'RetrievalModule', 'BagOfFeatures']
 
 # %% ../../nbs/50_methods.base.ipynb #86cfcbdd
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -212,3 +214,28 @@ class RetrievalModule(BenchModule):
                 m.update(flat_retrieval(popularity_baseline(ctx["reports"], ctx["train_reports"], outputs["group"],
                                                             label_groups=lg), "baseline/popularity/"))
         return m
+
+# %% ../../nbs/50_methods.base.ipynb #f2baaee0
+class BagOfFeatures(RetrievalModule):
+    "Toy retrieval method (tests and a template): per-lead mean, std and range through a small MLP vs. a hashed bag of words."
+    def __init__(self, dim: int = 32, buckets: int = 512, lr: float = 1e-2, seed: int = 0, augment: dict | None = None):
+        super().__init__(lr=lr, seed=seed, augment=augment)
+        self.save_hyperparameters()
+        self.ecg_encoder = nn.Sequential(nn.Linear(36, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, dim))
+        self.words, self.buckets = nn.EmbeddingBag(buckets, dim), buckets
+
+    @classmethod
+    def from_config(cls, cfg, dm): return cls(lr=cfg.lr, seed=cfg.seed, augment=cfg.augment)
+
+    def _ecg(self, x): return self.ecg_encoder(torch.cat([x.mean(-1), x.std(-1), x.amax(-1) - x.amin(-1)], 1))
+    def encode_ecg(self, batch): return self._ecg(batch["signal"])
+    def _text(self, reports):
+        ids = [[zlib.crc32(w.encode()) % self.buckets for w in normalise_text(r).split()] or [0] for r in reports]
+        offsets = torch.tensor([0] + [len(i) for i in ids[:-1]]).cumsum(0)
+        return self.words(torch.tensor(sum(ids, [])), offsets.to(self.device))
+    def embed_ecg(self, batch): return F.normalize(self._ecg(batch["signal"]), dim=-1)
+    def embed_text(self, reports): return F.normalize(self._text(reports), dim=-1)
+    def training_step(self, batch, batch_idx):
+        loss = clip_loss(self._ecg(batch["signal"]), self._text(batch["report"]), 10.0, positives=batch["group"])
+        self.log("train/loss", loss, batch_size=len(batch["report"]))
+        return loss

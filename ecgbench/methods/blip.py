@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..eval.retrieval import retrieval_metrics
-from ..losses import (LearnableTemperature, MaskSpec, MomentumQueue, batch_offset, gather_nograd, gather_padded,
-                             gather_with_grad, itc_loss, itc_targets, itm_loss, itm_pairs, mask_tokens, mlm_loss,
-                             momentum_init, momentum_update, same_text_groups, sample_world_negatives, shared_generator)
+from ..distributed import batch_offset, gather_nograd, gather_padded, gather_with_grad, shared_generator
+from ..losses import (LearnableTemperature, MaskSpec, itc_loss, itc_targets, itm_loss, itm_pairs, mask_tokens, mlm_loss,
+                             sample_world_negatives)
+from ..momentum import MomentumQueue, momentum_init, momentum_update
+from ..preprocess.text import same_text_groups
 from .base import RetrievalModule, flat_retrieval
 from ..train.config import RunConfig
 from ..models.factory import build_text_encoder, encoder_from_config

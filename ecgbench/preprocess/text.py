@@ -4,16 +4,18 @@
 
 # %% ../../nbs/11_preprocess.text.ipynb #2b6fb957
 from __future__ import annotations
-import ast, re, unicodedata
+import ast, hashlib, re, unicodedata
 from collections import Counter
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import torch
 
 # %% auto #0
 __all__ = ['GERMAN_PHRASES', 'SWEDISH_PHRASES', 'PHRASES', 'MARKERS', 'NEUTRAL', 'REPORT_SOURCES', 'fold_umlauts', 'clean_report',
-           'translate_report', 'report_language', 'german_coverage', 'parse_scp_codes', 'scp_to_text', 'report_text']
+           'translate_report', 'report_language', 'german_coverage', 'parse_scp_codes', 'scp_to_text', 'report_text',
+           'normalise_text', 'same_text_groups']
 
 # %% ../../nbs/11_preprocess.text.ipynb #f276ec91
 _INVISIBLE = re.compile("[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff\u00ad]")
@@ -638,3 +640,14 @@ def report_text(db: pd.DataFrame, statements: pd.DataFrame | None = None, source
             out[empty] = db.loc[empty, "scp_codes"].map(lambda c: scp_to_text(c, statements, min_likelihood))
             out.attrs["fallback_ids"] = list(db.index[empty])  # counted: callers report how many fell back
     return out.rename(f"report_{source}")
+
+# %% ../../nbs/11_preprocess.text.ipynb #5edaa9ad
+def normalise_text(text: str) -> str:
+    "Lower-case, strip and collapse runs of whitespace: the form in which two reports count as the same."
+    return re.sub(r"\s+", " ", str(text)).strip().lower()
+
+def same_text_groups(texts: Iterable[str]) -> torch.Tensor:
+    "LongTensor of group ids, equal exactly when the normalised texts are equal (a stable 63-bit content hash)."
+    ids = [int.from_bytes(hashlib.blake2b(normalise_text(t).encode(), digest_size=8).digest(), "little") >> 1
+           for t in texts]
+    return torch.tensor(ids, dtype=torch.long)

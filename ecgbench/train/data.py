@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..core import DataError
 from ..dataset import ECGDataset
 from ..layouts import LAYOUTS, EncodedImages
-from ..losses import same_text_groups
+from ..preprocess.text import same_text_groups
 from .config import RunConfig
 from .sources import load_split, split_report
 
