@@ -267,7 +267,7 @@ def probe_metrics(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, v
     """Linear probe (S4 §4.2; validated sklearn logistic regression, not S4 Table 9's SGD) on `label_fraction_subset(train_y, fraction, seed)`.
 
     Thresholds are chosen on the validation scores; returns `classification_metrics` plus `n_train`, `fraction`, `C`,
-    `converged` and `untrainable`."""
+    `converged`, `C_at_edge` (the chosen C is an end of `Cs`) and `untrainable`."""
     classes = [str(c) for c in classes]
     idx = label_fraction_subset(train_y, fraction, seed)
     ty = _onehot(train_y, len(classes))
@@ -276,4 +276,5 @@ def probe_metrics(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, v
                                val_score=probe.predict_scores(val_x) if multilabel else None,
                                bootstrap=bootstrap, seed=seed, multilabel=multilabel)
     return {**m, "n_train": len(idx), "fraction": float(fraction), "C": probe.C, "converged": probe.converged,
+            "C_at_edge": probe.C in (min(Cs), max(Cs)),    # the validated optimum may lie outside the grid: widen it
             "untrainable": [classes[j] for j in probe.untrainable]}

@@ -18,12 +18,13 @@ from ..train.config import ConfigError, check_config, closest_key
 from ..train.loop import checkpoint_fingerprint, write_atomic
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'ProtocolError', 'ProtocolSettings', 'Protocol', 'register', 'protocol_class', 'protocol_specs',
-           'run_fingerprint', 'record_key', 'record_name', 'evaluate', 'evaluate_all', 'eval_columns', 'has_text_side',
-           'labelled_split', 'aligned', 'encode_signals', 'RetrievalSettings', 'Retrieval', 'ZeroShotSettings',
-           'ZeroShot', 'LinearProbeSettings', 'LinearProbe', 'FineTuneSettings', 'classifier_metrics', 'Classifier',
-           'FineTune', 'IdentificationSettings', 'Identification', 'DistributionShiftSettings', 'cinc_dir',
-           'target_features', 'DistributionShift', 'GenerationSettings', 'generated_reports', 'Generation']
+__all__ = ['PROTOCOLS', 'PROBE_CS', 'ProtocolError', 'ProtocolSettings', 'Protocol', 'register', 'protocol_class',
+           'protocol_specs', 'run_fingerprint', 'record_key', 'record_name', 'evaluate', 'evaluate_all', 'eval_columns',
+           'has_text_side', 'labelled_split', 'aligned', 'encode_signals', 'RetrievalSettings', 'Retrieval',
+           'ZeroShotSettings', 'ZeroShot', 'LinearProbeSettings', 'LinearProbe', 'FineTuneSettings',
+           'classifier_metrics', 'Classifier', 'FineTune', 'IdentificationSettings', 'Identification',
+           'DistributionShiftSettings', 'cinc_dir', 'target_features', 'DistributionShift', 'GenerationSettings',
+           'generated_reports', 'Generation']
 
 # %% ../../nbs/67_eval.protocols.ipynb #0255c7a3
 class ProtocolError(ECGBenchError, ValueError):
@@ -254,16 +255,20 @@ class ZeroShot(Protocol):
         return out, rows
 
 # %% ../../nbs/67_eval.protocols.ipynb #7b0db897
+PROBE_CS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)   # half decades; v1's (0.01, 0.1, 1, 10) chose its lower end
+
 class LinearProbeSettings(ProtocolSettings):
     label_set: str = Field("superdiagnostic", description="label set the probe is trained on")
     fractions: list[float] = Field([0.01, 0.1, 1.0], description="fractions of the training labels (seeded, label-stratified subsets)")
     seeds: list[int] = Field([0, 1, 2], description="subset seeds for each fraction below 1 (S4 Table 1 reports means; ≥ 3 here)")
     features: Literal["encoder", "joint"] = Field("encoder", description="probe the encoder's pooled features (`encode_ecg`) or the joint-space ECG embedding")
+    Cs: list[float] = Field(list(PROBE_CS), min_length=1, description="inverse regularisation strengths the probe chooses from on validation")
 
 @register
 class LinearProbe(Protocol):
     "A validated logistic-regression probe on frozen features at 1 / 10 / 100 % of the training labels."
     name, cite, Settings = "linear_probe", "S4 §4.2, Table 1 (linear probe at 1/10/100 %); probe: scikit-learn logistic regression, C chosen on validation (not S4 Table 9's SGD settings)", LinearProbeSettings
+    version = 2       # 2: C from a half-decade grid 1e-4..10 (version 1: 0.01, 0.1, 1, 10, whose lower end was chosen at 1 % and 10 %)
 
     def run(self, run, s: LinearProbeSettings) -> tuple[dict, list[dict]]:
         from ecgbench.eval.classification import probe_metrics
@@ -278,7 +283,7 @@ class LinearProbe(Protocol):
             per = []
             for seed in seeds:
                 m = probe_metrics(*parts["train"], *parts["val"], *parts["test"], classes, fraction=f, seed=seed,
-                                  bootstrap=s.bootstrap if seed == seeds[0] else 0)
+                                  bootstrap=s.bootstrap if seed == seeds[0] else 0, Cs=s.Cs)
                 per.append(m); rows.append({"fraction": f, "seed": seed, **{k: v for k, v in m.items() if not "/" in k}})
             tag = f"{100 * f:g}%"
             aucs = [m["macro_auroc"] for m in per]
@@ -376,7 +381,7 @@ class FineTune(Protocol):
             ids, y, classes = labelled_split(child, split, s.label_set)
             parts[split] = (aligned(child.embeddings(split), ids, "features").astype(np.float64), y)
         return probe_metrics(*parts["train"], *parts["val"], *parts["test"], classes, fraction=fraction, seed=seed,
-                             bootstrap=s.bootstrap if seed == s.seeds[0] else 0)
+                             bootstrap=s.bootstrap if seed == s.seeds[0] else 0, Cs=PROBE_CS)
 
     def run(self, run, s: FineTuneSettings) -> tuple[dict, list[dict]]:
         kinds = ["init"] + (["scratch"] if s.scratch else []) + (["frozen_random"] if s.frozen_random else [])
