@@ -123,7 +123,10 @@ def evaluate(run, name: str, settings: dict | ProtocolSettings | None = None, fo
         except ValueError: pass                                          # a damaged record is recomputed
     t0 = time.time()
     torch.manual_seed(s.seed)
-    metrics, table = cls().run(run, s)
+    threads = torch.get_num_threads()                # the run's own thread count: float sums in the trainer's order,
+    if run.config.threads: torch.set_num_threads(run.config.threads)   # so near-ties rank as they did in training
+    try: metrics, table = cls().run(run, s)
+    finally: torch.set_num_threads(threads)
     rec = {"protocol": name, "version": cls.version, "cite": cls.cite, "run": run.folder.name, "method": run.config.method,
            "settings": s.model_dump(mode="json"), "checkpoint": str(run.checkpoint) if run.checkpoint else None,
            "fingerprint": run_fingerprint(run), "key": key, "metrics": _jsonable(metrics), "table": _jsonable(table),
