@@ -24,8 +24,7 @@ from pycocoevalcap.tokenizer.ptbtokenizer import PUNCTUATIONS, PTBTokenizer
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from ..preprocess.text import normalise_text
-from ..preprocess.text import clean_report, translate_report
+from ..preprocess.text import clean_report, normalise_text, translate_report
 
 # %% auto #0
 __all__ = ['TOKEN_RE', 'JAVA_HINT', 'LANGUAGE_METRICS', 'STATEMENT_LABEL_SETS', 'token_spans', 'tokenize', 'ngrams',

@@ -21,7 +21,7 @@ from ..train.loop import checkpoint_fingerprint, write_atomic
 __all__ = ['PROTOCOLS', 'PROBE_CS', 'ProtocolError', 'ProtocolSettings', 'Protocol', 'register', 'protocol_class',
            'protocol_specs', 'run_fingerprint', 'record_key', 'record_name', 'evaluate', 'evaluate_all', 'eval_columns',
            'has_text_side', 'labelled_split', 'aligned', 'encode_signals', 'RetrievalSettings', 'Retrieval',
-           'ZeroShotSettings', 'ZeroShot', 'LinearProbeSettings', 'LinearProbe', 'FineTuneSettings',
+           'ZeroShotSettings', 'ZeroShot', 'probe_parts', 'LinearProbeSettings', 'LinearProbe', 'FineTuneSettings',
            'classifier_metrics', 'Classifier', 'FineTune', 'IdentificationSettings', 'Identification',
            'DistributionShiftSettings', 'cinc_dir', 'target_features', 'DistributionShift', 'GenerationSettings',
            'generated_reports', 'Generation']
@@ -260,6 +260,14 @@ class ZeroShot(Protocol):
 # %% ../../nbs/67_eval.protocols.ipynb #7b0db897
 PROBE_CS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)   # half decades; v1's (0.01, 0.1, 1, 10) chose its lower end
 
+def probe_parts(run, label_set: str, key: str = "features") -> tuple[dict, list[str]]:
+    "({split: (frozen features float64, labels)} for train / val / test, classes): what every probe of a run is fit and scored on."
+    parts = {}
+    for split in ("train", "val", "test"):
+        ids, y, classes = labelled_split(run, split, label_set)
+        parts[split] = (aligned(run.embeddings(split), ids, key).astype(np.float64), y)
+    return parts, classes
+
 class LinearProbeSettings(ProtocolSettings):
     label_set: str = Field("superdiagnostic", description="label set the probe is trained on")
     fractions: list[float] = Field([0.01, 0.1, 1.0], description="fractions of the training labels (seeded, label-stratified subsets)")
@@ -275,11 +283,7 @@ class LinearProbe(Protocol):
 
     def run(self, run, s: LinearProbeSettings) -> tuple[dict, list[dict]]:
         from ecgbench.eval.classification import probe_metrics
-        key = "features" if s.features == "encoder" else "ecg"
-        parts = {}
-        for split in ("train", "val", "test"):
-            ids, y, classes = labelled_split(run, split, s.label_set)
-            parts[split] = (aligned(run.embeddings(split), ids, key).astype(np.float64), y)
+        parts, classes = probe_parts(run, s.label_set, "features" if s.features == "encoder" else "ecg")
         rows, out = [], {}
         for f in s.fractions:
             seeds = s.seeds if f < 1 else s.seeds[:1]
@@ -379,10 +383,7 @@ class FineTune(Protocol):
         (version 1's AdamW head at lr 1e-3 on the untrained encoder's features scored below chance, cause not isolated):
         a validated logistic regression on the standardised features."""
         from ecgbench.eval.classification import probe_metrics
-        parts = {}
-        for split in ("train", "val", "test"):
-            ids, y, classes = labelled_split(child, split, s.label_set)
-            parts[split] = (aligned(child.embeddings(split), ids, "features").astype(np.float64), y)
+        parts, classes = probe_parts(child, s.label_set, "features")
         return probe_metrics(*parts["train"], *parts["val"], *parts["test"], classes, fraction=fraction, seed=seed,
                              bootstrap=s.bootstrap if seed == s.seeds[0] else 0, Cs=PROBE_CS)
 
