@@ -21,13 +21,18 @@ $(STAMP): settings.ini setup.py
 install: $(STAMP)
 
 # Real PTB-XL (shared development copy) rebuilt in its PhysioNet layout, and the CinC sample unpacked, when ../shared is present.
+# Each is unpacked only into an absent or empty folder, or one of its own unfinished unpacks (`.unpacking`), never over other data.
+OWN_OR_EMPTY = if [ ! -f $(1)/.unpacking ] && [ -n "$$(ls -A $(1) 2>/dev/null)" ]; then echo "make realdata: $(1) holds \
+  other data ($$(ls -A $(1) | head -3 | tr '\n' ' ')...) and no .unpacked marker: nothing was written there -> move it \
+  away or delete it (a synthetic copy, say), then re-run make realdata" >&2; exit 1; fi; mkdir -p $(1) && touch $(1)/.unpacking
 realdata: $(STAMP)
 	@if [ -f $(SHARED)/ptbxl/unpack.py ]; then \
-	  if [ ! -f data/ptbxl/.unpacked ]; then $(BIN)/python $(SHARED)/ptbxl/unpack.py data/ptbxl && touch data/ptbxl/.unpacked; fi; \
+	  if [ ! -f data/ptbxl/.unpacked ]; then $(call OWN_OR_EMPTY,data/ptbxl) && \
+	    $(BIN)/python $(SHARED)/ptbxl/unpack.py data/ptbxl && mv data/ptbxl/.unpacking data/ptbxl/.unpacked; fi; \
 	else echo "no $(SHARED): real-data tests will be skipped"; fi
 	@# the shared CinC 2020-21 sample (CPSC2018, Chapman-Shaoxing-Ningbo, ...) where distribution_shift reads by default
-	@if [ -f $(SHARED)/other/cinc2020_2021.tar.xz ] && [ ! -f data/cinc/.unpacked ]; then \
-	  mkdir -p data/cinc && tar xf $(SHARED)/other/cinc2020_2021.tar.xz -C data/cinc && touch data/cinc/.unpacked; fi
+	@if [ -f $(SHARED)/other/cinc2020_2021.tar.xz ] && [ ! -f data/cinc/.unpacked ]; then $(call OWN_OR_EMPTY,data/cinc) && \
+	  tar xf $(SHARED)/other/cinc2020_2021.tar.xz -C data/cinc && mv data/cinc/.unpacking data/cinc/.unpacked; fi
 
 demo: $(STAMP)
 	$(BIN)/ecgbench demo

@@ -256,23 +256,42 @@ def _hash(path: Path, blocks: list[int] | None = None) -> str:
             for k in blocks: f.seek(k * BLOCK); h.update(k.to_bytes(8, "little")); h.update(f.read(BLOCK))
     return h.hexdigest()
 
+def _seal(st: os.stat_result) -> dict:
+    "What must not have changed since the manifest was written: mtime, ctime (set by the kernel on any write) and inode."
+    return {"mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino}
+
 def write_manifest(folder: Path) -> dict:
-    "Write `folder/manifest.json` (size, mtime, full and sampled SHA-256 of every other file); the build's last file."
+    "Write `folder/manifest.json` (size, mtime, ctime, inode, full and sampled SHA-256 of every other file); the build's last file."
     files = {}
     for p in sorted(folder.iterdir()):
         if p.name in ("manifest.json", "heartbeat") or not p.is_file(): continue
         st = p.stat()
-        files[p.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _hash(p), "sample": _hash(p, _blocks(st.st_size))}
-    man = {"version": 1, "block": BLOCK, "files": files}
+        files[p.name] = {"size": st.st_size, **_seal(st), "sha256": _hash(p), "sample": _hash(p, _blocks(st.st_size))}
+    man = {"version": 2, "block": BLOCK, "files": files}
     (folder / "manifest.json").write_text(json.dumps(man, indent=0))
     _fsync(folder / "manifest.json")
     return man
 
+_HASHED: set = set()     # (path, size, mtime, ctime, inode, sha256) of files this process hashed in full and found sound
+
+def _reseal(folder: Path, text: str, man: dict, seals: dict) -> None:
+    "Record the new seals of files that just passed a full hash, replacing manifest.json atomically; best effort."
+    path = folder / "manifest.json"
+    for name, seal in seals.items(): man["files"][name].update(seal)
+    man["version"] = 2
+    tmp = folder / f".manifest-{_host()}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        if path.read_text() != text: return                # rewritten meanwhile (a rebuild): leave it alone
+        tmp.write_text(json.dumps(man, indent=0)); _fsync(tmp); os.replace(tmp, path)
+    except OSError: pass                                   # a read-only folder: the memo in `_HASHED` still helps
+    finally: tmp.unlink(missing_ok=True)
+
 def verify(folder: Path, full: bool = False) -> str | None:
-    "None if `folder` matches its manifest; else what is wrong. `full=True` hashes every byte."
+    "None if `folder` matches its manifest; else what is wrong. Files not sealed (or all, `full=True`) are hashed in full."
     folder = Path(folder)
-    try: man = json.loads((folder / "manifest.json").read_text()); files = man["files"]
+    try: text = (folder / "manifest.json").read_text(); man = json.loads(text); files = man["files"]
     except (OSError, ValueError, KeyError, TypeError) as e: return f"manifest.json unreadable ({type(e).__name__}: {e})"
+    reseal = {}
     for name, f in files.items():
         p = folder / name
         try: st = p.stat()
@@ -280,8 +299,16 @@ def verify(folder: Path, full: bool = False) -> str | None:
         if st.st_size != f["size"]: return f"{name} has {st.st_size} bytes, the manifest says {f['size']} (truncated or overwritten)"
         try:
             if _hash(p, _blocks(st.st_size)) != f["sample"]: return f"{name} differs from its checksum (sampled blocks)"
-            if (full or st.st_mtime_ns != f["mtime_ns"]) and _hash(p) != f["sha256"]: return f"{name} differs from its checksum"
+            seal = _seal(st)
+            if not full and all(f.get(k) == v for k, v in seal.items()): continue      # untouched since the manifest
+            memo = (str(p.absolute()), st.st_size, *seal.values(), f["sha256"])
+            if full or memo not in _HASHED:
+                if _hash(p) != f["sha256"]: return f"{name} differs from its checksum"
+                if _seal(p.stat()) != seal: return f"{name} changed while it was being checked"
+                _HASHED.add(memo)
+            reseal[name] = seal
         except OSError as e: return f"{name} cannot be read ({e.strerror or e})"
+    if reseal: _reseal(folder, text, man, reseal)
     return None
 
 def _complete(folder: Path) -> bool: return (folder / "manifest.json").is_file()

@@ -42,7 +42,7 @@ def _download(a) -> dict:
     from ecgbench.data.download import download_ptbxl
     kw = {"base_url": a.url} if a.url else {}
     _out_dir(a.dir)
-    return download_ptbxl(a.dir, n_jobs=a.jobs, progress=not a.quiet, **kw)
+    return download_ptbxl(a.dir, n_jobs=a.jobs, progress=not a.quiet, adopt=a.adopt, **kw)
 
 def _bench_load(a) -> dict:
     from ecgbench.bench import bench_load
@@ -80,32 +80,49 @@ def _bench_train(a) -> dict:
     return r
 
 def _run(a) -> dict:
-    from ecgbench.runner import run_grid
+    "Run a grid; any of its runs failed: one stderr line naming them, and exit status 1 (`a.exit_status`)."
+    from ecgbench.runner import check_grid, failed_runs, run_grid
+    if a.check:                                            # only check the grid: its runs and their folders
+        g = check_grid(a.grid)
+        folders = {name: str(g["output_dir"] / name) for name, _ in g["runs"]}
+        if not a.json: print(f"{a.grid}: {len(folders)} runs, checked\n" + "\n".join(f"  {n}: {f}" for n, f in folders.items()))
+        return {"runs": len(folders), "folders": folders}
     table = run_grid(a.grid, dispatch=a.dispatch, rerun=a.rerun, progress=not a.json)
     if not a.json: print(table.to_markdown(index=False))
-    return {"runs": len(table), "status": table["status"].value_counts().to_dict() if len(table) else {}}
+    mine, failed = table.attrs["grid_runs"], failed_runs(table, table.attrs["grid_runs"])
+    if failed:
+        print(f"ecgbench: run: {len(failed)} of {len(mine)} runs failed: {', '.join(failed[:20])}{' ...' if len(failed) > 20 else ''}"
+              " (each keeps its executed.ipynb and status.json in its run folder)", file=sys.stderr)
+        a.exit_status = 1
+    return {"runs": len(table), "status": table["status"].value_counts().to_dict() if len(table) else {}, "failed": failed}
 
 def _collect(a) -> dict:
-    from ecgbench.runner import collect, summary_table
+    from ecgbench.runner import collect, status_counts, summary_table
     table = collect(a.dir)
-    report = table.attrs["report"]
-    if not a.json: print(summary_table(table).to_markdown(index=False))
+    report, counts = table.attrs["report"], status_counts(table)
+    if not a.json:
+        print(summary_table(table).to_markdown(index=False))
+        print(f"{len(table)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if report.n_skipped:   # counted, by name, on stderr: the table is still written and the exit status is 0
         print(f"ecgbench: collect: {report.n_skipped} of {len(table) + len(report.skipped.get('not a run folder', []))} "
               "folders not read as results: " + "; ".join(f"{r}: {', '.join(ids)}" for r, ids in sorted(report.skipped.items())),
               file=sys.stderr)
-    return {"runs": len(table), "table": str(a.dir / "results.csv"), "report": report.to_dict()}
+    return {"runs": len(table), "counts": counts, "table": str(a.dir / "results.csv"), "report": report.to_dict()}
 
 def _train(a) -> dict:
     from ecgbench.runner import input_file
     input_file(a.config, "run-config file")                # before the heavy imports: a wrong path fails at once
     from ecgbench.train.config import load_config, parse_set
     from ecgbench.train.loop import train
-    cfg = load_config(a.config, parse_set(a.set))          # fails here, before any work, on a bad key or type
-    if a.check:
+    from ecgbench.rundir import claim_run_folder
+    over = {"ckpt_path": "last"} if a.resume else {}
+    cfg = load_config(a.config, {**parse_set(a.set), **over})   # fails here, before any work, on a bad key or type
+    if a.resume and a.overwrite: raise ConfigError(f"{a.config}: --resume and --overwrite exclude each other: resume the run there, or move it aside")
+    claim_run_folder(cfg.output_dir, cfg.to_dict(), resume=cfg.ckpt_path is not None, overwrite=a.overwrite, dry_run=True)
+    if a.check:                                            # ^ and a folder that holds another run fails here too
         if not a.json: print(cfg.model_dump_json(indent=1))
         return cfg.to_dict()
-    m = train(cfg)
+    m = train(cfg, overwrite=a.overwrite)
     if cfg.protocols:                                      # the protocols the config lists, on the finished run
         from ecgbench.eval.protocols import evaluate_all
         m["eval"] = {name: rec["metrics"] for name, rec in evaluate_all(cfg.output_dir, cfg.protocols).items()}
@@ -144,7 +161,7 @@ def _eval(a) -> dict:
 
 def _record(a) -> dict:
     from ecgbench.runner import keep_record
-    dest = keep_record(a.run_dir, a.to, a.name)
+    dest = keep_record(a.run_dir, a.to, a.name, replace=a.replace)
     if not a.json: print(f"kept {a.run_dir}'s record in {dest}")
     return {"record": str(dest)}
 
@@ -238,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dataset", choices=["ptbxl"], help="which dataset"); s.add_argument("dir", type=Path, help="destination folder")
     s.add_argument("--url", default=None, help="base URL holding SHA256SUMS.txt (default: PhysioNet PTB-XL 1.0.3)")
     s.add_argument("--jobs", type=_positive, default=4, help="parallel downloads"); s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--adopt", action="store_true", help="complete a non-empty folder that is no marked download (e.g. one made before markers): files that verify are kept, none is overwritten")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_download)
     bench = _sub(sub, "bench", "benchmarks: speed and memory goals, measured in one run on one machine").add_subparsers(dest="bench_cmd", required=True)
     s = _sub(bench, "load", "load every record three ways in one run: a plain wfdb.rdsamp loop, ecgbench's cold (parallel, into a fresh cache) and warm (cached) load; prints seconds and ratios")
@@ -273,11 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("grid", type=Path, help="grid YAML file (notebook, output_dir, base, grid, runs)")
     s.add_argument("--dispatch", default=None, help='command template, e.g. \'sbatch --wrap "papermill {notebook} {output} -f {params}"\'')
     s.add_argument("--rerun", action="store_true", help="run again even where an earlier run succeeded")
+    s.add_argument("--check", action="store_true", help="only check the grid (settings, run names, run folders) and list its runs")
+    s.epilog = "exit status: 0 every run of the grid ok (or dispatched), 1 some run failed (named on stderr), 2 refused before any run"
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_run)
     s = _sub(sub, "train", "train and evaluate one run from a run-config YAML file (checked before any work: unknown keys and wrong types fail, naming the key); writes config.yaml and metrics.json to its output_dir")
     s.add_argument("config", type=Path, help="run-config YAML file (see ecgbench.train.config)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value; dotted keys reach into dicts), repeatable")
-    s.add_argument("--check", action="store_true", help="only check the config and print it resolved")
+    s.add_argument("--check", action="store_true", help="only check the config (and that its output_dir may be written) and print it resolved")
+    s.add_argument("--overwrite", action="store_true", help="train into an output_dir that holds a run (another config's, or this finished one): the old run is moved into OUTPUT_DIR/.replaced/<time>/, never deleted")
+    s.add_argument("--resume", action="store_true", help="resume this config's run in its output_dir from checkpoints/last.ckpt (= --set ckpt_path=last)")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_train)
     s = _sub(sub, "eval", "run evaluation protocols (retrieval, zero_shot, linear_probe, fine_tune, identification, ...) on a finished run; writes RUN_DIR/eval/NAME.json, reused while the checkpoint and settings are unchanged")
     s.add_argument("run_dir", type=Path, help="a run's output folder")
@@ -288,9 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_eval)
     s = _sub(sub, "record", "keep a finished run's record (config.yaml, metrics.json, eval/*.json; no checkpoints) in a results folder that results pages are built from")
     s.add_argument("run_dir", type=Path, help="a finished run's output folder"); s.add_argument("--to", type=Path, required=True, help="results folder, e.g. results/ptbxl")
-    s.add_argument("--name", default=None, help="record name (default: the run folder's name)")
+    s.add_argument("--name", default=None, help="record name, a plain folder name (letters, digits, - _ . = , +; default: the run folder's name)")
+    s.add_argument("--replace", action="store_true", help="replace a record of that name kept from another run (otherwise refused)")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_record)
-    s = _sub(sub, "collect", "collect the metrics.json of every run under DIR into results.csv/results.md")
+    s = _sub(sub, "collect", "collect the metrics.json of every run under DIR into results.csv/results.md; counts ok, failed and unfinished runs")
     s.add_argument("dir", type=Path, help="a grid's output folder")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_collect)
     s = _sub(sub, "demo", "the quick start on the embedded synthetic data (what `make demo` runs)")
@@ -326,4 +349,4 @@ def main(argv: list[str] | None = None) -> int:
         print("ecgbench: interrupted", file=sys.stderr)
         return 130
     if getattr(a, "json", False): print(json.dumps(result, indent=None, default=str))
-    return 0
+    return getattr(a, "exit_status", 0)          # a command that ran but did not all succeed sets it (`run`: 1)

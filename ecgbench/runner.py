@@ -4,19 +4,21 @@
 
 # %% ../nbs/80_runner.ipynb #d8fb075a
 from __future__ import annotations
-import itertools, json, os, shlex, subprocess, time
+import itertools, json, os, re, shlex, shutil, subprocess, time
 from pathlib import Path
 
 import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
-from .core import DataError, LoadReport, fingerprint
+from .core import DataError, LoadReport, fingerprint, write_atomic
+from .rundir import ASIDE_NAME, LOCK_NAME, OWNER_NAME, RunFolderLock, identity_params, move_aside
 from .train.config import ConfigError, closest_key, load_config, read_yaml
 
 # %% auto #0
-__all__ = ['GRID_KEYS', 'RSUM_KINDS', 'PROTOCOL_COLUMNS', 'RECORD_FILES', 'input_file', 'input_dir', 'notebook_parameters',
-           'is_config_notebook', 'load_grid', 'run_grid', 'collect', 'summary_table', 'keep_record']
+__all__ = ['GRID_KEYS', 'NAME_RULE', 'RSUM_KINDS', 'PROTOCOL_COLUMNS', 'RECORD_FILES', 'input_file', 'input_dir', 'check_name',
+           'notebook_parameters', 'is_config_notebook', 'load_grid', 'check_grid', 'run_grid', 'failed_runs', 'collect',
+           'status_counts', 'summary_table', 'keep_record']
 
 # %% ../nbs/80_runner.ipynb #7e0631bc
 def input_file(path: str | Path, what: str = "file") -> Path:
@@ -45,12 +47,24 @@ def input_dir(path: str | Path, what: str = "folder") -> Path:
 
 # %% ../nbs/80_runner.ipynb #d49c725c
 GRID_KEYS = ("notebook", "output_dir", "base", "grid", "runs")
+NAME_RULE = "1-128 letters, digits and - _ . = , + (no '/', '\\', spaces or other signs), not starting with '.', '-' or '__'"
+_NAME = re.compile(r"(?!__)[A-Za-z0-9_][A-Za-z0-9_.=,+-]{0,127}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.=,+-]")
+
+def check_name(name, what: str, where: str, todo: str) -> str:
+    """`name` if it is safe as one folder name (`NAME_RULE`: never `.`, `..`, a path, a hidden folder or one `collect`
+    skips); else a `ConfigError` naming `where`, the name, what is allowed and (`todo`) what to do, with a safe example."""
+    if isinstance(name, str) and _NAME.fullmatch(name): return name
+    example = _UNSAFE.sub("-", str(name)).lstrip(".-_")[:128] or "run-1"
+    raise ConfigError(f"{where}: {what} {name!r} is not a plain folder name (it names a folder): use {NAME_RULE} "
+                      f"-> {todo}, e.g. {example!r}")
 
 def _slug(params: dict, varying: list) -> str:
-    "Readable, stable run name from the varying parameters plus a fingerprint of all of them."
+    "Readable, stable run name from the varying parameters plus a fingerprint of all of them; always a `check_name` name."
     parts = [f"{k}={params[k]}" for k in varying if k in params]
-    text = "_".join(parts).replace("/", "-").replace(" ", "")[:80]
-    return f"{text}_{fingerprint(params)[:6]}" if text else fingerprint(params)[:12]
+    text = _UNSAFE.sub("-", "_".join(parts).replace(" ", ""))[:80]      # '/', quotes, brackets ... -> '-'
+    name = f"{text}_{fingerprint(params)[:6]}" if text else fingerprint(params)[:12]
+    return name if _NAME.fullmatch(name) else fingerprint(params)[:12]
 
 def notebook_parameters(notebook: Path) -> dict:
     "The names (and defaults, as source text) of `notebook`'s papermill `parameters` cell; {} without one."
@@ -101,7 +115,11 @@ def load_grid(path: str | Path, check: bool = True) -> dict:
         if not isinstance(r, dict): raise ConfigError(f"{path}: each entry of `runs:` is a mapping, got {r!r}")
         r = dict(r); name = r.pop("name", None)
         p = {**base, **r}
-        runs.append((str(name) if name is not None else _slug(p, sorted(r)), p))
+        if name is None: name = _slug(p, sorted(r))
+        elif isinstance(name, (int, float)): name = str(name)          # `name: 3` is the folder '3'
+        runs.append((name, p))
+    for name, _ in runs:        # a name is a folder under output_dir: '..', 'a/b' or '/abs' would write outside it
+        check_name(name, "run name", str(path), "give that run another `name:` under `runs:`")
     names = [n for n, _ in runs]
     if len(set(names)) != len(names): raise DataError(path, "two runs share a name", "give each explicit run a unique `name`")
     rel = lambda p: Path(p) if Path(p).is_absolute() else (path.parent / p)
@@ -124,18 +142,33 @@ def _execute(notebook: Path, out: Path, params: dict, kernel: str | None) -> tup
                             language="python", progress_bar=False, cwd=str(out))
         return "ok", ""
     except pm.PapermillExecutionError as e: return "failed", f"{e.ename}: {e.evalue}"
+    except Exception as e:                      # the kernel died (memory, a signal) or never started: this run failed
+        return "failed", f"{type(e).__name__}: {' '.join(str(e).split())[:300]} (the notebook did not finish)"
 
 def _resolved(params: dict, out: Path, config_nb: bool) -> tuple[str, dict]:
     "The run's parameter file name and content: the resolved run config, or the plain parameters."
     if config_nb: return "config.yaml", load_config({**params, "output_dir": str(out.resolve())}).to_dict()
     return "params.yaml", {**params, "output_dir": str(out.resolve())}
 
-def run_grid(grid_file: str | Path, dispatch: str | None = None, kernel: str | None = "python3",
-             rerun: bool = False, progress: bool = True) -> pd.DataFrame:
-    "Check, then execute (or dispatch) every run of `grid_file`, then return the collected results table."
+def check_grid(grid_file: str | Path) -> dict:
+    """`load_grid`, plus the checks of where it would write: `output_dir` is no file, and every run folder (links
+    resolved) lies inside it; writes nothing (`ecgbench run --check`)."""
     g = load_grid(grid_file)
     if g["output_dir"].exists() and not g["output_dir"].is_dir():
         raise DataError(g["output_dir"], "`output_dir:` is a file", f"point `output_dir:` in {grid_file} at a folder", reason="not_dir")
+    root = g["output_dir"].resolve()
+    for name, _ in g["runs"]:                      # defence in depth: a run folder (or a link there) never leads out
+        where = (g["output_dir"] / name).resolve()
+        if where.parent != root:
+            raise DataError(g["output_dir"] / name, f"run {name!r} resolves to {where}, outside the grid's output_dir {root}",
+                            "remove that link or folder, or rename the run in " + str(grid_file), reason="outside")
+    return g
+
+def run_grid(grid_file: str | Path, dispatch: str | None = None, kernel: str | None = "python3",
+             rerun: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Check (`check_grid`), then execute (or dispatch) every run of `grid_file`, then return the collected results
+    table (its `attrs["grid_runs"]`: the names of this grid's runs)."""
+    g = check_grid(grid_file)
     g["output_dir"].mkdir(parents=True, exist_ok=True)
     for name, params in tqdm(g["runs"], desc="runs", disable=not progress):
         out = g["output_dir"] / name
@@ -146,7 +179,9 @@ def run_grid(grid_file: str | Path, dispatch: str | None = None, kernel: str | N
         same = param_file.is_file() and yaml.safe_load(param_file.read_text()) == resolved
         if done and same and not rerun: continue
         out.mkdir(parents=True, exist_ok=True)
-        for stale in ("metrics.json", "status.json"): (out / stale).unlink(missing_ok=True)
+        with RunFolderLock(out):                # (a run of it still going elsewhere: refused, naming its process)
+            move_aside(out, [p.name for p in out.iterdir() if p.name not in (ASIDE_NAME, LOCK_NAME, OWNER_NAME)])
+        # ^ an earlier attempt (other settings, failed, or --rerun) is kept whole in .replaced/<time>/, never mixed in
         param_file.write_text(yaml.safe_dump(resolved, sort_keys=True))
         nb_params = {"config": str(param_file.resolve())} if g["config"] else resolved
         if dispatch:
@@ -159,7 +194,14 @@ def run_grid(grid_file: str | Path, dispatch: str | None = None, kernel: str | N
             status, err = _execute(g["notebook"], out, nb_params, kernel)
             err = err or f"{time.time() - t0:.1f} s"
         status_file.write_text(json.dumps({"status": status, "detail": err}))
-    return collect(g["output_dir"])
+    table = collect(g["output_dir"])
+    table.attrs["grid_runs"] = [name for name, _ in g["runs"]]     # this grid's runs (output_dir may hold others)
+    return table
+
+def failed_runs(table: pd.DataFrame, names: list | None = None) -> list[str]:
+    "The runs (of `names`, default all) whose status is not ok, collapsed or dispatched: failed, corrupt or not run."
+    rows = table if names is None else table[table["run"].isin(names)]
+    return rows.loc[~rows["status"].isin(["ok", "collapsed", "dispatched"]), "run"].tolist()
 
 # %% ../nbs/80_runner.ipynb #e312d56f
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -240,6 +282,12 @@ def collect(output_dir: str | Path) -> pd.DataFrame:
     (output_dir / "results.md").write_text(md + "\n")
     return table
 
+def status_counts(table: pd.DataFrame) -> dict:
+    "How many runs of a results table are ok, collapsed, failed, corrupt and unfinished (not run, dispatched, other)."
+    s = table["status"].value_counts().to_dict() if len(table) else {}
+    out = {k: int(s.pop(k, 0)) for k in ("ok", "collapsed", "failed", "corrupt")}
+    return {**out, "unfinished": int(sum(s.values()))}
+
 RSUM_KINDS = {"strict RSUM": "strict", "dedup RSUM": "dedup", "label RSUM": "label"}
 PROTOCOL_COLUMNS = {"zero-shot AUROC": "eval.zero_shot/macro_auroc", "probe 1 %": "eval.linear_probe/1%/macro_auroc",
                     "probe 10 %": "eval.linear_probe/10%/macro_auroc", "probe 100 %": "eval.linear_probe/100%/macro_auroc",
@@ -285,17 +333,63 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/80_runner.ipynb #6bcb19ed
 RECORD_FILES = ("config.yaml", "params.yaml", "metrics.json", "status.json")
 
-def keep_record(run_dir: str | Path, results_dir: str | Path, name: str | None = None) -> Path:
-    "Copy a finished run's record (config, metrics, `eval/*.json`; no checkpoints) to `results_dir/<name>`; returns it."
-    from ecgbench.train.loop import write_atomic
+def _param_file(folder: Path) -> Path | None:
+    "A run's or record's settings file: config.yaml, else params.yaml, else None."
+    return next((folder / f for f in ("config.yaml", "params.yaml") if (folder / f).is_file()), None)
+
+def _other_run(dest: Path, pfile: Path) -> str:
+    "Why the record in `dest` is not of the run whose settings file is `pfile` ('' when it is: same settings)."
+    if not dest.is_dir(): return "it is a file, not a record"
+    theirs = _param_file(dest)
+    if theirs is None: return "it has no config.yaml or params.yaml"
+    try: a, b = yaml.safe_load(theirs.read_text()), yaml.safe_load(pfile.read_text())
+    except (yaml.YAMLError, OSError): return f"its {theirs.name} is unreadable"
+    if theirs.name != pfile.name: return f"it has {theirs.name}, this run {pfile.name}"
+    if not (isinstance(a, dict) and isinstance(b, dict)): return "" if a == b else f"its {theirs.name} differs from {pfile}"
+    if pfile.name == "config.yaml": a, b = identity_params(a), identity_params(b)   # where it ran (folder, threads) is no other run
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return f"its {theirs.name} differs from {pfile} in: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}" if keys else ""
+
+def _swap_in(new: Path, dest: Path) -> None:
+    "Put the folder `new` at `dest`, replacing what was there as a whole (never a mix of the two)."
+    old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+    if old.exists(): shutil.rmtree(old)
+    if dest.exists() or dest.is_symlink(): os.replace(dest, old)
+    try: os.replace(new, dest)
+    except BaseException:
+        if old.exists() or old.is_symlink(): os.replace(old, dest)
+        raise
+    if old.is_dir() and not old.is_symlink(): shutil.rmtree(old)
+    elif old.exists() or old.is_symlink(): old.unlink()
+
+def keep_record(run_dir: str | Path, results_dir: str | Path, name: str | None = None, replace: bool = False) -> Path:
+    """Copy a finished run's record (config, metrics, `eval/*.json`; no checkpoints) to `results_dir/<name>`, as a whole;
+    returns it. A record of that name from another run (other settings) is refused unless `replace`; the same run's
+    record is replaced whole (a file it no longer has is not kept)."""
     run_dir = input_dir(run_dir, "run folder")
     if not (run_dir / "metrics.json").is_file():
         raise DataError(run_dir, "has no metrics.json: the run has not finished", "keep the record of a finished run", reason="missing")
-    name = name or run_dir.name
-    if not name or "/" in name or name.startswith("."):
-        raise ConfigError(f"record name {name!r}: a plain folder name, without '/' or a leading '.'")
-    dest = Path(results_dir) / name
-    for f in RECORD_FILES:
-        if (run_dir / f).is_file(): write_atomic(dest / f, (run_dir / f).read_bytes())
-    for f in sorted((run_dir / "eval").glob("*.json")): write_atomic(dest / "eval" / f.name, f.read_bytes())
+    pfile = _param_file(run_dir)
+    if pfile is None:
+        raise DataError(run_dir, "has no config.yaml or params.yaml: its record could not be told from another run's "
+                        "and `collect` would not read it", "keep the record of a run `ecgbench train` or `ecgbench run` wrote", reason="missing")
+    name = check_name(run_dir.name if name is None else name, "record name", str(run_dir), "pass another --name")
+    results_dir = Path(results_dir); results_dir.mkdir(parents=True, exist_ok=True)
+    dest = results_dir / name
+    if dest.resolve().parent != results_dir.resolve():       # defence in depth: a link there leads elsewhere
+        raise DataError(dest, f"resolves to {dest.resolve()}, outside {results_dir.resolve()}", "remove that link", reason="outside")
+    why = _other_run(dest, pfile) if dest.exists() or dest.is_symlink() else ""
+    if why and not replace:
+        raise DataError(dest, f"holds the record of another run ({why})",
+                        "keep this run under another --name, or pass --replace to replace that record as a whole", reason="other_run")
+    new = results_dir / f".{name}.{os.getpid()}.new"
+    if new.exists(): shutil.rmtree(new)
+    try:
+        for f in RECORD_FILES:
+            if (run_dir / f).is_file(): write_atomic(new / f, (run_dir / f).read_bytes())
+        for f in sorted((run_dir / "eval").glob("*.json")): write_atomic(new / "eval" / f.name, f.read_bytes())
+        _swap_in(new, dest)
+    finally:
+        if new.exists(): shutil.rmtree(new)
     return dest
+

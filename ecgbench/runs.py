@@ -4,19 +4,20 @@
 
 # %% ../nbs/65_runs.ipynb #8ac19a59
 from __future__ import annotations
-import json, os
+import json, os, warnings, zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .core import DataError, write_atomic
+from .rundir import check_manifest, identity_diff, read_manifest
 from .train.config import RunConfig, load_config
 from .train.loop import checkpoint_fingerprint
 from .train.registry import method_class
 
 # %% auto #0
-__all__ = ['load_strict', 'Run', 'synthetic_run', 'demo_run']
+__all__ = ['load_strict', 'Run', 'run_banner', 'synthetic_run', 'demo_run']
 
 # %% ../nbs/65_runs.ipynb #02fc9b61
 def load_strict(model: torch.nn.Module, checkpoint: str | os.PathLike, config: str | os.PathLike | None = None) -> None:
@@ -38,7 +39,10 @@ def load_strict(model: torch.nn.Module, checkpoint: str | os.PathLike, config: s
 
 #| export
 class Run:
-    "A finished run folder: `config`, `metrics`, `checkpoint`, `notebook`; `model()`, `datamodule()`, `split()`, `embeddings()`."
+    """A finished run folder: `config`, `metrics`, `checkpoint`, `notebook`; `model()`, `datamodule()`, `split()`,
+    `embeddings()`. Opening it checks the folder against the run's manifest (`rundir`): a damaged `best.ckpt` falls
+    back to an intact `last.ckpt` (saying so), a trained run whose checkpoints are gone refuses to give a model, and a
+    `config.yaml` edited away from the config the run trained with is refused."""
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder).expanduser()
         if not self.folder.is_dir(): raise DataError(self.folder, "run folder not found", "pass the output_dir of a run", reason="missing")
@@ -46,16 +50,79 @@ class Run:
         if not cfg.is_file():
             raise DataError(cfg, "no config.yaml: not a run folder (or the run never started)",
                             "pass the folder that `ecgbench train` or a grid wrote", reason="missing")
-        self.config: RunConfig = load_config(cfg)
-        m = self.folder / "metrics.json"
-        self.metrics: dict = json.loads(m.read_text()) if m.is_file() else {}
+        self.manifest = read_manifest(self.folder)                  # None: a run from before manifests (unchecked)
+        self.damaged: dict[str, str] = check_manifest(self.folder) or {}
+        self.metrics: dict = self._read_metrics()
+        self._check_config(cfg)
+        self.config: RunConfig = load_config(cfg, data=False)     # a finished run is read, not checked against today's data
         self._model = self._dm = None
         self._embeddings: dict = {}
+        self._checkpoint, self.checkpoint_notes = self._pick_checkpoint()
+
+    def _read_metrics(self) -> dict:
+        "metrics.json, or {} for an unfinished run; damaged: a DataError naming the file and what the manifest expected."
+        m = self.folder / "metrics.json"
+        if not m.is_file():
+            if "metrics.json" in self.damaged:
+                raise DataError(m, "missing, but the run's manifest lists it: the run finished and its results file was "
+                                "deleted", f"retrain the run (ecgbench train {self.folder / 'config.yaml'} --overwrite)", reason="missing")
+            return {}
+        try: d = json.loads(m.read_text())
+        except (ValueError, OSError) as e:
+            want = self.damaged.get("metrics.json", "")
+            raise DataError(m, f"is not valid JSON ({e}){'; manifest: ' + want if want else ''}: truncated or overwritten",
+                            f"the run's results are lost; retrain it (ecgbench train {self.folder / 'config.yaml'} --overwrite)",
+                            reason="corrupt") from None
+        if not isinstance(d, dict): raise DataError(m, f"holds a {type(d).__name__}, not the run's results", "retrain the run", reason="corrupt")
+        return d
+
+    def _check_config(self, cfg: Path) -> None:
+        "Refuse a config.yaml whose run-defining settings differ from those the run trained with (metrics.json's params)."
+        import yaml
+        trained = self.metrics.get("params")
+        if not isinstance(trained, dict): return
+        try: now = yaml.safe_load(cfg.read_text())
+        except yaml.YAMLError: return                               # load_config then names the YAML error
+        if not isinstance(now, dict): return
+        common = set(now) & set(trained)                            # settings added or removed since: not compared
+        diff = identity_diff({k: trained[k] for k in common}, {k: now[k] for k in common})
+        if diff:
+            raise DataError(cfg, f"differs from the config this run trained with ({'; '.join(diff[:6])})",
+                            "restore it (the run's own config is metrics.json's 'params'); to train the changed config, "
+                            "give it another output_dir", reason="mismatch")
+
+    def _pick_checkpoint(self) -> tuple[Path | None, list[str]]:
+        "The intact best checkpoint, else the intact last one (warned), else None; and what was wrong with the others."
+        notes = []
+        for name in ("best.ckpt", "last.ckpt"):
+            p, rel = self.folder / "checkpoints" / name, f"checkpoints/{name}"
+            if rel in self.damaged: notes.append(f"{name}: {self.damaged[rel]}"); continue
+            if not p.is_file(): continue
+            if not zipfile.is_zipfile(p): notes.append(f"{name}: truncated or corrupt (not a complete checkpoint)"); continue
+            if notes:
+                warnings.warn(f"{self.folder}: {'; '.join(notes)}: using {name} instead, the last epoch's weights "
+                              "rather than the best epoch's")
+            return p, notes
+        return None, notes
+
+    @property
+    def trained(self) -> bool:
+        "Whether the run trained (and so must have a checkpoint): its metrics or its manifest name one."
+        listed = any(k.startswith("checkpoints/") and k.endswith(".ckpt") for k in (self.manifest or {}).get("files", {}))
+        return bool(self.metrics.get("best_checkpoint") or self.metrics.get("last_checkpoint") or listed)
 
     def __repr__(self) -> str:
         test = self.metrics.get("test", {})
         head = {k: round(test[k], 3) for k in ("RSUM", "macro_auroc") if k in test}
-        return f"Run({self.folder.name}: {self.config.method} on {self.config.source}, {head or 'no test metrics'})"
+        return f"Run({self.folder.name}: {self.config.method} on {self.config.source}, {head or 'no test metrics'}; {self.checkpoint_label()})"
+
+    def checkpoint_label(self) -> str:
+        "Which weights this run's model has, for dashboards and reprs: the checkpoint (and its fingerprint), or why none."
+        if self._checkpoint is not None:
+            alt = f" (instead of {'; '.join(self.checkpoint_notes)})" if self.checkpoint_notes else ""
+            return f"checkpoint {self._checkpoint.name}{alt} · {checkpoint_fingerprint(self._checkpoint)}"
+        if self.trained: return "NO CHECKPOINT: the trained weights are missing or damaged" + (f" ({'; '.join(self.checkpoint_notes)})" if self.checkpoint_notes else "")
+        return f"untrained weights (epochs: 0, seed {self.config.seed})"
 
     @property
     def evaluations(self) -> dict:
@@ -68,11 +135,8 @@ class Run:
 
     @property
     def checkpoint(self) -> Path | None:
-        "The best checkpoint, else the last one, else None (an `epochs: 0` run)."
-        for name in ("best.ckpt", "last.ckpt"):
-            p = self.folder / "checkpoints" / name
-            if p.is_file(): return p
-        return None
+        "The intact best checkpoint, else the intact last one, else None (an `epochs: 0` run, or weights lost: see `trained`)."
+        return self._checkpoint
 
     @property
     def notebook(self) -> Path | None:
@@ -99,6 +163,11 @@ class Run:
             torch.manual_seed(self.config.seed)
             model = cls.from_config(self.config, self.datamodule())
             if self.checkpoint is not None: load_strict(model, self.checkpoint, self.folder / "config.yaml")
+            elif self.trained:
+                raise DataError(self.folder / "checkpoints", "the run trained but has no intact checkpoint"
+                                + (f" ({'; '.join(self.checkpoint_notes)})" if self.checkpoint_notes else " (checkpoints/ is missing)"),
+                                f"its trained weights are lost and random ones would pass for them: retrain it (ecgbench train "
+                                f"{self.folder / 'config.yaml'} --overwrite); a results record keeps no weights by design", reason="missing")
             self._model = model.eval()
         return self._model
 
@@ -130,8 +199,11 @@ class Run:
         if path in self._embeddings: return self._embeddings[path]
         out = None
         if path.is_file():
-            with np.load(path, allow_pickle=False) as z: out = {k: z[k] for k in z.files}
-            if "features" not in out: out = None          # written before the encoder contract: recomputed
+            try:
+                with np.load(path, allow_pickle=False) as z: out = {k: z[k] for k in z.files}
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:   # a derived cache: rebuilt, said
+                warnings.warn(f"{path}: damaged embeddings cache ({type(e).__name__}: {e}): recomputed"); out = None
+            if out is not None and "features" not in out: out = None          # written before the encoder contract: recomputed
         if out is None:
             out = self._compute(split)
             write_atomic(path, save=lambda f: np.savez(f, **out))
@@ -139,6 +211,14 @@ class Run:
         return out
 
 # %% ../nbs/65_runs.ipynb #e3a9655f
+def run_banner(run: Run) -> str:
+    "One line of HTML naming a run and the weights its model has, for a dashboard's header (red where they are not the best checkpoint's)."
+    import html
+    label = run.checkpoint_label()
+    bad = run.checkpoint_notes or (run.checkpoint is None and run.trained)
+    style = "color:#b00020;font-weight:bold" if bad else "color:#555"
+    return f"<div class='ecgbench-run' style='{style}'>run <code>{html.escape(run.folder.name)}</code> · {html.escape(label)}</div>"
+
 def synthetic_run(method: str = "clip", seed: int = 0, epochs: int = 8, folder: str | os.PathLike | None = None) -> Run:
     "A small run on the embedded synthetic data, trained on first use (a few seconds) and reused after; returns its `Run`."
     from filelock import FileLock

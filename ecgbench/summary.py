@@ -4,19 +4,21 @@
 
 # %% ../nbs/17_summary.ipynb #28d1891d
 from __future__ import annotations
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import wfdb
 
-from .core import LEADS, canonical_lead
+from .core import LEADS, DataError, canonical_lead
 from .data import ptbxl
-from .data.records import read_record
+from .data.checks import check_signal
+from .data.records import read_header, read_record, unit_scales
 from .preprocess.text import report_language
 
 # %% auto #0
-__all__ = ['summarize', 'format_summary']
+__all__ = ['check_signals', 'summarize', 'format_summary']
 
 # %% ../nbs/17_summary.ipynb #1cd960c3
 def _patient_overlap(db: pd.DataFrame, folds: dict | None) -> dict:
@@ -24,23 +26,47 @@ def _patient_overlap(db: pd.DataFrame, folds: dict | None) -> dict:
     pats = {k: set(db.loc[v, "patient_id"]) for k, v in ptbxl.split(db, **(folds or {})).items()}
     return {f"{a}-{b}": len(pats[a] & pats[b]) for a, b in (("train", "val"), ("train", "test"), ("val", "test"))}
 
-def summarize(root: str | Path, rate: int = 100, verify: int = 5, seed: int = 0, folds: dict | None = None) -> dict:
-    "Summary of the PTB-XL-layout dataset at `root` at `rate` Hz, as a JSON-able dict."
+def _same_as_rdsamp(path: Path, ours: np.ndarray) -> bool:
+    "Whether `ours` equals `wfdb.rdsamp(path)` in LEADS order, scaled to mV like `read_record` (False if wfdb cannot read it)."
+    try: ref, fields = wfdb.rdsamp(str(path))
+    except Exception: return False
+    scale = unit_scales(read_header(path))
+    if (scale != 1).any(): ref = ref * scale
+    names = [canonical_lead(n) for n in fields["sig_name"]]
+    return bool(np.array_equal(ours, ref[:, [names.index(lead) for lead in LEADS]], equal_nan=True))
+
+def check_signals(root: str | Path, db: pd.DataFrame, ids, rate: int = 100) -> dict:
+    """Read records `ids` through `read_record` and `check_signal`: the ones that fail are counted as broken by reason
+    (`broken`: {reason: ecg_ids}, `examples`: {reason: message}); the others are compared with `wfdb.rdsamp`."""
+    broken, examples, identical, shape = {}, {}, 0, None
+    for eid in ids:
+        path = ptbxl.record_path(root, db, eid, rate)
+        try:
+            ours = read_record(path, rate=rate)
+            check_signal(ours, rate, path)
+        except DataError as e:
+            broken.setdefault(e.reason, []).append(int(eid)); examples.setdefault(e.reason, str(e)); continue
+        identical += _same_as_rdsamp(path, ours)
+        shape = list(ours.shape)
+    return {"n_read": len(ids), "n_broken": sum(map(len, broken.values())), "broken": broken, "examples": examples,
+            "identical_to_rdsamp": identical, "shape": shape}
+
+def summarize(root: str | Path, rate: int = 100, verify: int | None = 5, seed: int = 0, folds: dict | None = None) -> dict:
+    """Summary of the PTB-XL-layout dataset at `root` at `rate` Hz, as a JSON-able dict; the signals of `verify`
+    records drawn with `seed` (every record found if `verify` is None) are read and checked (`signals`)."""
     db, st = ptbxl.load_database(root), ptbxl.load_statements(root)
     ok = ptbxl.available(root, db, rate)
     found = db.index[ok.to_numpy()]
-    shape, identical = None, 0
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(found, size=min(verify, len(found)), replace=False) if len(found) else []
-    for eid in picks:
-        path = ptbxl.record_path(root, db, eid, rate)
-        ours = read_record(path, rate=rate)
-        ref, fields = wfdb.rdsamp(str(path))
-        names = [canonical_lead(n) for n in fields["sig_name"]]
-        order = [names.index(lead) for lead in LEADS]
-        identical += bool(np.array_equal(ours, ref[:, order], equal_nan=True))
-        shape = list(ours.shape)
-    labels = {s: {c: int(n) for c, n in ptbxl.labels(db.loc[found], st, s).sum().items()} for s in ptbxl.LABEL_SETS}
+    n = len(found) if verify is None else min(verify, len(found))
+    picks = np.sort(np.random.default_rng(seed).choice(found, size=n, replace=False)) if n else []
+    sig = check_signals(root, db, picks, rate)
+    shape = sig.pop("shape")
+    signals = {"n_records": len(found), **sig, "n_not_read": len(found) - n, "sample": "all" if n == len(found) else f"random, seed {seed}"}
+    unknown = ptbxl.unknown_codes(db.loc[found], st)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                     # counted in unknown_scp_codes below
+        labels = {s: {c: int(v) for c, v in ptbxl.labels(db.loc[found], st, s, errors="skip").sum().items()} for s in ptbxl.LABEL_SETS}
+    flags = db.attrs["load_report"].flagged if "load_report" in db.attrs else {}
     langs = db.loc[found, "report"].map(report_language).value_counts()
     return {"root": str(root), "rate": rate, "n_rows": len(db), "n_records": len(found),
             "n_missing": int((~ok).sum()), "n_patients": int(db.loc[found, "patient_id"].nunique()),
@@ -49,7 +75,11 @@ def summarize(root: str | Path, rate: int = 100, verify: int = 5, seed: int = 0,
             "missing_by_fold": {str(k): int(v) for k, v in db.loc[~ok.to_numpy(), "strat_fold"].value_counts().sort_index().items()},
             "labels": labels, "n_classes": {s: len(v) for s, v in labels.items()},
             "languages": {str(k): int(v) for k, v in langs.items()},
-            "patient_overlap": _patient_overlap(db, folds), "verified_identical_to_rdsamp": f"{identical}/{len(picks)}"}
+            "patient_overlap": _patient_overlap(db, folds), "signals": signals,
+            "verified_identical_to_rdsamp": f"{signals['identical_to_rdsamp']}/{n}",   # of the records read, see `signals`
+            "unknown_scp_codes": dict(pd.Series([c for v in unknown for c in v], dtype=object).value_counts().items()),
+            "n_without_known_code": int(sum(len(v) == len(db.at[e, "scp_codes"]) for e, v in unknown.items())),
+            "database_flags": {k: len(v) for k, v in flags.items()}}
 
 # %% ../nbs/17_summary.ipynb #d040db9c
 def format_summary(s: dict) -> str:
@@ -64,6 +94,16 @@ def format_summary(s: dict) -> str:
         lines.append(f"{name} ({len(counts)} classes): " + ", ".join(f"{c} {n}" for c, n in top[:12])
                      + (" ..." if len(top) > 12 else ""))
     lines.append("report languages: " + ", ".join(f"{k} {v}" for k, v in s["languages"].items()))
-    lines.append(f"patients shared between splits: {s['patient_overlap']}; "
-                 f"records identical to wfdb.rdsamp: {s['verified_identical_to_rdsamp']}")
+    lines.append(f"patients shared between splits: {s['patient_overlap']}")
+    g = s["signals"]
+    broken = ", ".join(f"{k} {len(v)}" for k, v in g["broken"].items())
+    lines.append(f"signals: read {g['n_read']} of {g['n_records']} records ({g['sample']}): {g['n_broken']} broken"
+                 + (f" ({broken})" if broken else "") + f", {g['identical_to_rdsamp']} of the other "
+                 f"{g['n_read'] - g['n_broken']} identical to wfdb.rdsamp; {g['n_not_read']} not read (not checked)")
+    lines += [f"  broken {k}: e.g. {m}" for k, m in g["examples"].items()]
+    if s["unknown_scp_codes"]:
+        lines.append("SCP codes not in scp_statements.csv (records): " + ", ".join(f"{c} {n}" for c, n in s["unknown_scp_codes"].items())
+                     + f"; {s['n_without_known_code']} record(s) have no listed code and are left out of the label counts")
+    if s["database_flags"]:
+        lines.append("database rows flagged: " + ", ".join(f"{k} {n}" for k, n in s["database_flags"].items()))
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Bad inputs to the signal cache, each with its exact outcome: a clear error, a counted skip, a counted flag, or a
 rebuild with a warning; and never a good record lost or a wrong array served."""
+import json
 import os
 import re
 import signal
@@ -238,3 +239,26 @@ def test_build_killed_midway_then_next_build_succeeds(synth_root, tmp_path):
     assert len(c) == N and not left[0].exists()
     for k in (0, 9, 10, 11, N - 1):
         assert np.array_equal(c[c.index_of(db.index[k])], wfdb.rdsamp(str(paths[k]))[0].astype(np.float32))
+
+
+# ---------------------------------------------------------------- a change the sampled hash cannot see
+
+def test_change_outside_sampled_blocks_with_mtime_kept_is_rebuilt(synth_root, tmp_path, monkeypatch):
+    """A large cache changed in place in a block the open does not sample, its mtime put back, is not served.
+    (64 KiB blocks make the 2.9 MB signal file 'large': 44 blocks, 16 of them sampled.)"""
+    monkeypatch.setattr(cache_mod, "BLOCK", 1 << 16)
+    c = load_ptbxl(synth_root, cache_dir=tmp_path, progress=False)
+    ref, folder = np.array(c.array()), c.folder
+    del c
+    p = folder / "signals.npy"
+    st = p.stat()
+    sampled = cache_mod._blocks(st.st_size)
+    k = next(b for b in range(st.st_size // cache_mod.BLOCK) if b not in sampled)
+    with open(p, "r+b") as fh:
+        fh.seek(k * cache_mod.BLOCK + 1000); b = fh.read(4); fh.seek(k * cache_mod.BLOCK + 1000); fh.write(bytes(x ^ 0x55 for x in b))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    man = json.loads((folder / "manifest.json").read_text())["files"]["signals.npy"]
+    assert p.stat().st_mtime_ns == man["mtime_ns"] and cache_mod._hash(p, sampled) == man["sample"]   # invisible to the sample
+    with pytest.warns(RuntimeWarning, match=re.escape(f"{folder}: damaged signal cache (signals.npy differs from its checksum)")):
+        c2 = load_ptbxl(synth_root, cache_dir=tmp_path, progress=False)
+    assert np.array_equal(c2.array(), ref) and cache_mod.verify(folder, full=True) is None

@@ -303,3 +303,245 @@ def test_mimic_empty_table(tmp_path):
     with pytest.raises(DataError) as e:
         load_mimic(root)
     assert e.value.reason == "empty" and "machine_measurements.csv" in str(e.value)
+
+
+# ---------------------------------------------------------------- control characters in reports
+
+REPORT_CONTROL_CASES = {  # id: (character written into the report, its repr in the warning)
+    "nul": ("\x00", r"'\x00'"),
+    "escape": ("\x1b", r"'\x1b'"),
+    "bell": ("\x07", r"'\x07'"),
+    "c1-nel": ("\x85", r"'\x85'"),
+}
+
+
+@pytest.mark.parametrize("case", list(REPORT_CONTROL_CASES), ids=list(REPORT_CONTROL_CASES))
+@pytest.mark.parametrize("errors", ["raise", "skip"])
+def test_report_control_character_keeps_full_text_and_is_counted(synth_root, synth_copy, case, errors):
+    "A NUL used to cut the report at it (pandas' C parser); now the full text, the character a space, the row flagged."
+    char, shown = REPORT_CONTROL_CASES[case]
+    good = ptbxl.load_database(synth_root)
+    eid = _set_cell(synth_copy, 7, "report", f"sinus{char}rhythmus normal")
+    with pytest.warns(UserWarning) as w:
+        db = ptbxl.load_database(synth_copy, errors=errors)
+    assert [str(m.message) for m in w] == [f"{synth_copy / 'ptbxl_database.csv'}: 1 cell(s) in 1 row(s) held control characters "
+                                           f"({shown}), each replaced by a space (first: line 9, column report)"]
+    assert db.loc[eid, "report"] == "sinus rhythmus normal"
+    rep = db.attrs["load_report"]
+    assert rep.flagged == {"control_chars": [eid]} and rep.n_skipped == 0
+    assert rep.examples["flag:control_chars"] == f"ptbxl_database.csv: ecg_id {eid}: 1 control character(s) in report, each replaced by a space"
+    others = good.index != eid                                                  # no good record lost or changed
+    assert db.index.tolist() == good.index.tolist() and db["report"][others].equals(good["report"][others])
+    assert db["scp_codes"].tolist() == good["scp_codes"].tolist()
+
+
+def test_mimic_report_control_character_keeps_full_text(tmp_path):
+    root = _mimic(tmp_path / "mimic", mm_patch={"report_0": "Sinus\x00rhythm"})
+    with pytest.warns(UserWarning, match=r"machine_measurements\.csv: 1 cell\(s\) in 1 row\(s\) held control characters "
+                                         r"\('\\x00'\), each replaced by a space \(first: line 3, column report_0\)"):
+        df = load_mimic(root)
+    assert df.report.tolist() == ["Sinus rhythm; Normal ECG", "Sinus rhythm; Normal ECG", "Sinus rhythm; Normal ECG"]
+    rep = df.attrs["load_report"]                                               # counted in the study's load report too
+    assert list(rep.flagged) == ["control_chars"] and len(rep.flagged["control_chars"]) == 1 and rep.n_skipped == 0
+    assert "machine_measurements.csv: study_id" in rep.examples["flag:control_chars"] and "each replaced by a space" in rep.examples["flag:control_chars"]
+
+
+# ---------------------------------------------------------------- SCP codes missing from scp_statements.csv
+
+def _set_codes(root: Path, k: int, codes: str) -> int:
+    return _set_cell(root, k, "scp_codes", codes)
+
+
+def test_unknown_scp_code_raises_naming_codes_and_records(synth_copy):
+    "It used to zero the record's labels in silence: a record whose only code was unknown became 'no label'."
+    only = _set_codes(synth_copy, 7, "{'XYZ': 100.0}")
+    part = _set_codes(synth_copy, 8, "{'NORM': 100.0, 'XYZ': 50.0, 'QQ': 0.0}")
+    db, st = ptbxl.load_database(synth_copy), ptbxl.load_statements(synth_copy)
+    with pytest.raises(DataError) as e:
+        ptbxl.labels(db, st, "superdiagnostic")
+    assert e.value.reason == "unknown_scp_code"
+    assert str(e.value) == (f"2 record(s) carry SCP code(s) that scp_statements.csv does not list: XYZ in 2 record(s), QQ in 1 "
+                            f"record(s) (e.g. ecg_id {only}: {{'XYZ': 100.0}}); 1 of them have no listed code at all, and every "
+                            "label these codes would give is silently lost -> use the scp_statements.csv of the same PTB-XL release "
+                            "as ptbxl_database.csv (or fix the codes), or pass errors='skip' to count them and drop the records left "
+                            "without a listed code")
+    assert ptbxl.unknown_codes(db, st).to_dict() == {only: ["XYZ"], part: ["XYZ", "QQ"]}
+
+
+@pytest.mark.parametrize("label_set", ["superdiagnostic", "rhythm", "all"])
+def test_unknown_scp_code_skipped_and_counted(synth_root, synth_copy, label_set):
+    only = _set_codes(synth_copy, 7, "{'XYZ': 100.0}")
+    part = _set_codes(synth_copy, 8, "{'NORM': 100.0, 'XYZ': 50.0}")
+    db, st = ptbxl.load_database(synth_copy), ptbxl.load_statements(synth_copy)
+    with pytest.warns(UserWarning, match=r"^2 record\(s\) carry SCP code\(s\) that scp_statements\.csv does not list: XYZ in 2"):
+        y = ptbxl.labels(db, st, label_set, errors="skip")
+    rep = y.attrs["load_report"]
+    assert rep.skipped == {"no_known_scp_code": [only]} and rep.flagged == {"unknown_scp_code:XYZ": [part]}
+    assert rep.examples["no_known_scp_code"] == (f"ecg_id {only}: none of its SCP codes (XYZ) is in scp_statements.csv; "
+                                                 "dropped rather than left with no label")
+    assert only not in y.index                                           # not an all-zero "unlabelled" row
+    good = ptbxl.labels(ptbxl.load_database(synth_root), st, label_set)
+    same = [i for i in good.index if i not in (only, part)]             # no good record lost or changed
+    assert y.index.tolist() == [i for i in good.index if i != only] and y.loc[same].equals(good.loc[same])
+    if label_set == "superdiagnostic": assert y.loc[part, "NORM"] == 1
+
+
+def test_unknown_scp_code_stops_the_dataset(synth_copy):
+    from ecgbench.dataset import ptbxl_dataset
+    _set_codes(synth_copy, 7, "{'XYZ': 100.0}")
+    with pytest.raises(DataError) as e:
+        ptbxl_dataset(synth_copy, "train", progress=False, cache_dir=synth_copy / "cache")
+    assert e.value.reason == "unknown_scp_code" and "XYZ in 1 record(s)" in str(e.value)
+
+
+# ---------------------------------------------------------------- random bytes in a signal file
+
+def _random_samples(dat: Path, seed: int = 0, lead: int | None = None) -> None:
+    "Overwrite the int16 samples of `dat` (12 interleaved leads; `lead` only, if given) with random values (never -32768, NaN)."
+    d = np.fromfile(dat, dtype="<i2").reshape(-1, 12)
+    noise = np.random.default_rng(seed).integers(-32767, 32768, size=d.shape).astype("<i2")
+    if lead is None: d = noise
+    else: d[:, lead] = noise[:, lead]
+    dat.write_bytes(d.tobytes())
+
+
+NOISE_CASES = {  # id: (rate, lead overwritten or None for all, leads named in the message)
+    "all-leads-100Hz": (100, None, "I, II, III, aVR, aVL, aVF, V1, V2, V3, V4, V5, V6"),
+    "all-leads-500Hz": (500, None, "I, II, III, aVR, aVL, aVF, V1, V2, V3, V4, V5, V6"),
+    "one-lead": (100, 7, "V2"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOISE_CASES), ids=list(NOISE_CASES))
+def test_random_bytes_in_dat_are_skipped_as_noise(synth_root, synth_copy, tmp_path, case):
+    "They used to load as ±32 mV noise, below the amplitude limit."
+    rate, lead, names = NOISE_CASES[case]
+    db = ptbxl.load_database(synth_copy)
+    rec = ptbxl.record_path(synth_copy, db, db.index[5], rate)
+    _random_samples(rec.with_name(rec.name + ".dat"), lead=lead)
+    cache = load_ptbxl(synth_copy, rate=rate, cache_dir=tmp_path / "cache", progress=False)
+    assert cache.report.skipped == {"noise": [db.index[5]]}
+    assert f"{rec}: lead(s) {names} look like white noise, not an ECG" in cache.report.examples["noise"]
+    assert "re-download the record or drop it" in cache.report.examples["noise"]
+    good = load_ptbxl(synth_root, rate=rate, cache_dir=tmp_path / "good", progress=False)
+    assert list(cache.ids) == [i for i in good.ids if i != db.index[5]]         # no good record lost
+    assert np.array_equal(cache[0], good[0])
+
+
+def test_random_bytes_in_cinc_mat_are_skipped_as_noise(tmp_path):
+    _cinc(tmp_path, "A0001"); _cinc(tmp_path, "A0003", dx="426783006")
+    bad = _cinc(tmp_path, "A0002")
+    mat = bad.with_name("A0002.mat")
+    d = np.random.default_rng(0).integers(-32767, 32768, size=(500, 12)).astype("<i2")
+    mat.write_bytes(mat.read_bytes()[:24] + d.tobytes())
+    df, rep = load_cinc(tmp_path, read_signals=True)
+    assert rep.skipped == {"noise": ["A0002"]} and rep.loaded == ["A0001", "A0003"] and df.record.tolist() == ["A0001", "A0003"]
+    assert rep.examples["noise"].startswith("A0002: lead(s) I, II, III, aVR, aVL, aVF, V1, V2, V3, V4, V5, V6 look like white noise")
+
+
+# ---------------------------------------------------------------- units of a header
+
+UNIT_CASES = {  # id: (unit written, header encoding, factor to mV)
+    "uV": ("uV", "ascii", 1e-3),
+    "micro-sign-utf8": ("µV", "utf-8", 1e-3),
+    "micro-sign-latin1": ("µV", "latin-1", 1e-3),
+    "greek-mu": ("μV", "utf-8", 1e-3),
+    "V": ("V", "ascii", 1e3),
+}
+
+
+def _set_units(rec: Path, unit: str, encoding: str = "ascii") -> None:
+    hea = rec.with_name(rec.name + ".hea")
+    text = hea.read_text()
+    assert "(0)/mV" in text
+    hea.write_bytes(text.replace("(0)/mV", f"(0)/{unit}").encode(encoding))
+
+
+@pytest.mark.parametrize("case", list(UNIT_CASES), ids=list(UNIT_CASES))
+def test_header_units_are_honoured(synth_copy, case):
+    "The unit used to be ignored: a uV record read 1000 times too large."
+    unit, encoding, factor = UNIT_CASES[case]
+    rec = _record(synth_copy, 4)
+    mv = read_record(rec)
+    _set_units(rec, unit, encoding)
+    assert read_header(rec).units == (unit,) * 12
+    assert np.array_equal(read_record(rec), mv * factor)
+    if encoding == "ascii":
+        x, names = wfdb.rdsamp(str(rec))[0], wfdb.rdheader(str(rec)).sig_name
+        order = [[n.upper() for n in names].index(l.upper()) for l in LEADS]
+        assert np.array_equal(read_record(rec), x[:, order] * factor)
+
+
+@pytest.mark.parametrize("unit", ["mmHg", "uv/s", "nV"])
+def test_unknown_unit_refused_naming_record_lead_unit(synth_copy, tmp_path, unit):
+    db = ptbxl.load_database(synth_copy)
+    rec = ptbxl.record_path(synth_copy, db, db.index[4], 100)
+    hea = rec.with_name(rec.name + ".hea")
+    lines = hea.read_text().splitlines()
+    lines[3] = lines[3].replace("(0)/mV", f"(0)/{unit}")                 # the third signal line only
+    hea.write_text("\n".join(lines) + "\n")
+    lead = lines[3].split()[-1]
+    with pytest.raises(DataError) as e:
+        read_record(rec)
+    assert e.value.reason == "units"
+    assert str(e.value) == (f"{hea}: record {rec.name!r}, lead {lead!r}: unit {unit!r} is not a voltage unit ecgbench reads "
+                            "(mV, uV/µV or V) -> fix the units of that signal line (gain(baseline)/units, e.g. 1000.0(0)/mV) or "
+                            "drop the record")
+    cache = load_ptbxl(synth_copy, rate=100, cache_dir=tmp_path / "cache", progress=False)
+    assert cache.report.skipped == {"units": [db.index[4]]} and len(cache) == len(db) - 1
+
+
+def test_cinc_unknown_unit_counted_in_scan(tmp_path):
+    _cinc(tmp_path, "A0001"); bad = _cinc(tmp_path, "A0002")
+    hea = bad.with_name("A0002.hea"); hea.write_text(hea.read_text().replace("1000/mV", "1000/mmHg"))
+    df, rep = load_cinc(tmp_path)
+    assert rep.skipped == {"units": ["A0002"]} and df.record.tolist() == ["A0001"]
+    assert rep.examples["units"].startswith(f"{hea}: record 'A0002', lead 'I': unit 'mmHg' is not a voltage unit")
+
+
+# ---------------------------------------------------------------- `ecgbench data summary` and broken records
+
+def _sampled(root: Path, verify: int = 5, seed: int = 0) -> list:
+    "The ecg_ids `summarize(root, verify=verify, seed=seed)` reads."
+    db = ptbxl.load_database(root)
+    return list(np.random.default_rng(seed).choice(db.index, size=verify, replace=False))
+
+
+def test_summary_says_how_many_it_read_and_counts_broken(synth_copy):
+    "It used to print 'records identical to wfdb.rdsamp: 5/5' with a broken record among the 55 it never read."
+    from ecgbench.summary import format_summary, summarize
+    db = ptbxl.load_database(synth_copy)
+    picks = _sampled(synth_copy)
+    bad = next(i for i in db.index if i not in picks)
+    rec = ptbxl.record_path(synth_copy, db, bad, 100)
+    _random_samples(rec.with_name(rec.name + ".dat"))
+    s = summarize(synth_copy, verify=5)
+    assert s["signals"]["n_broken"] == 0 and s["signals"]["n_read"] == 5 and s["signals"]["n_not_read"] == 55
+    assert ("signals: read 5 of 60 records (random, seed 0): 0 broken, 5 of the other 5 identical to wfdb.rdsamp; "
+            "55 not read (not checked)") in format_summary(s).splitlines()
+    full = summarize(synth_copy, verify=None)
+    assert full["signals"]["broken"] == {"noise": [bad]} and full["verified_identical_to_rdsamp"] == "59/60"
+    assert ("signals: read 60 of 60 records (all): 1 broken (noise 1), 59 of the other 59 identical to wfdb.rdsamp; "
+            "0 not read (not checked)") in format_summary(full).splitlines()
+
+
+def test_summary_counts_a_broken_sampled_record_instead_of_stopping(synth_copy):
+    from ecgbench.summary import format_summary, summarize
+    db = ptbxl.load_database(synth_copy)
+    bad = _sampled(synth_copy)[2]
+    dat = ptbxl.record_path(synth_copy, db, bad, 100).with_suffix(".dat")
+    dat.write_bytes(dat.read_bytes()[:-100])
+    s = summarize(synth_copy, verify=5)
+    assert s["signals"]["broken"] == {"truncated": [bad]} and s["verified_identical_to_rdsamp"] == "4/5"
+    text = format_summary(s)
+    assert "read 5 of 60 records (random, seed 0): 1 broken (truncated 1), 4 of the other 4 identical to wfdb.rdsamp" in text
+    assert f"  broken truncated: e.g. {dat}: signal file has" in text
+
+
+def test_summary_counts_unknown_scp_codes(synth_copy):
+    from ecgbench.summary import format_summary, summarize
+    _set_codes(synth_copy, 7, "{'XYZ': 100.0}")
+    s = summarize(synth_copy, verify=1)
+    assert s["unknown_scp_codes"] == {"XYZ": 1} and s["n_without_known_code"] == 1
+    assert ("SCP codes not in scp_statements.csv (records): XYZ 1; 1 record(s) have no listed code and are left out of the "
+            "label counts") in format_summary(s)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/72_dashboards.embeddings.ipynb #5d94c721
 from __future__ import annotations
-import hashlib, html, os, textwrap, time
+import hashlib, html, os, textwrap, time, warnings, zipfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -157,9 +157,13 @@ class ProjectionCache:
         key = fingerprint({"source": source, "which": which, "method": method, "params": params, "seed": seed})
         if key in self.memory: return self.memory[key]
         path = self.path(f"{method.replace('-', '').lower()}-{which}-{label}".rstrip("-"), key)
+        xy = None
         if path is not None and path.is_file():
-            with np.load(path) as z: xy = z["xy"]
-        else:
+            try:
+                with np.load(path) as z: xy = z["xy"]
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:   # a derived cache: rebuilt, said
+                warnings.warn(f"{path}: damaged projection cache ({type(e).__name__}): recomputed")
+        if xy is None:
             xy = project(x() if callable(x) else x, method, seed, **params); self.computed += 1
             if path is not None: write_atomic(path, save=lambda f: np.savez(f, xy=xy))
         self.memory[key] = xy
@@ -276,7 +280,9 @@ class EmbeddingExplorer:
         self._make_views(live)
         self._load(src if self.run is None else None)
         self._wire()
-        self.widget = W.VBox([self._controls, self.status, W.HBox([self.map.widget, W.VBox([self.thumb.widget, self.detail])]),
+        from ecgbench.runs import run_banner
+        self.run_info = W.HTML(run_banner(self.run) if self.run is not None else "")   # which weights the map shows
+        self.widget = W.VBox([self.run_info, self._controls, self.status, W.HBox([self.map.widget, W.VBox([self.thumb.widget, self.detail])]),
                               self.table])
         self.widget.add_class("ecgbench-dashboard")
 

@@ -45,7 +45,7 @@ class ReportViewer:
     "Candidate vs reference reports side by side: shared n-grams marked, per-item scores, class filter, worst first, paged."
     def __init__(self, candidates: Sequence[str], references: Sequence[str], ids: Sequence | None = None,
                  labels=None, candidate_labels=None, classes: Sequence[str] | None = None, name: str = "candidate",
-                 page_size: int = 20, n: int = 2, sort_by: str = "ROUGE-L", live: bool | None = None):
+                 page_size: int = 20, n: int = 2, sort_by: str = "ROUGE-L", live: bool | None = None, banner: str = ""):
         if len(candidates) != len(references):
             raise ValueError(f"{len(candidates)} candidates but {len(references)} references: pass one candidate per reference")
         if sort_by not in SORT_KEYS: raise ValueError(f"sort_by must be one of {SORT_KEYS}, got {sort_by!r}")
@@ -62,14 +62,17 @@ class ReportViewer:
         for w in (self.cls, self.sort_by, self.worst_first): w.observe(self._on_filter, names="value")
         self.page.observe(lambda _: self._draw_table(), names="value")
         self._on_filter()
-        self.widget = W.VBox([W.HBox([self.cls, self.sort_by, self.worst_first, self.page]), self.summary,
+        self.run_info = W.HTML(banner)                                # the run (and checkpoint) the candidates come from
+        self.widget = W.VBox([self.run_info, W.HBox([self.cls, self.sort_by, self.worst_first, self.page]), self.summary,
                               self.hist.widget, self.table])
         self.widget.add_class("ecgbench-dashboard")
 
     @classmethod
     def from_run(cls, run, split: str = "test", **kw) -> "ReportViewer":
         "The viewer of `run`'s nearest-neighbour-report baseline on `split` (`eval.generation.nearest_neighbour_reports`)."
+        from ecgbench.runs import run_banner
         nn = nearest_neighbour_reports(run, split)
+        kw.setdefault("banner", run_banner(run))
         return cls(nn["candidates"], nn["references"], ids=nn["ids"], labels=nn["labels"],
                    candidate_labels=nn["neighbour_labels"], classes=nn["classes"],
                    name=kw.pop("name", "nearest-neighbour report"), **kw)

@@ -160,7 +160,9 @@ class RetrievalBrowser:
         self._make_views(live)
         self._wire()
         self._set_matches()
-        self.widget = W.VBox([W.HBox([self.direction, self.mode, self.k]), W.HBox([self.collapse, self.itm, self.itm_note]),
+        from ecgbench.runs import run_banner
+        self.run_info = W.HTML(run_banner(run))                       # which weights the rankings come from
+        self.widget = W.VBox([self.run_info, W.HBox([self.direction, self.mode, self.k]), W.HBox([self.collapse, self.itm, self.itm_note]),
                               W.HBox([self.search_box, self.page, self.record]), self.free, self.query_html,
                               W.HBox([self.bars.widget, self.thumbs_view.widget]), self.table, self.status,
                               W.HTML(f"<b>Per-class recall on {split}</b> (queries and gallery = the {split} split; "

@@ -11,11 +11,24 @@ import numpy as np
 from ..core import LEADS, DataError
 
 # %% auto #0
-__all__ = ['MAX_ABS_MV', 'FLAT_PTP_MV', 'check_signal']
+__all__ = ['MAX_ABS_MV', 'FLAT_PTP_MV', 'NOISE_FLATNESS', 'NOISE_RMS_MV', 'NOISE_MIN_SAMPLES', 'noise_stats', 'check_signal']
 
 # %% ../../nbs/07_data.checks.ipynb #b5d47959
 MAX_ABS_MV = 500.0     # |x| above this (mV) is impossible for any ECG recorder: a units/gain error
 FLAT_PTP_MV = 0.01     # a lead with a peak-to-peak range below this (mV) over the record is flat
+NOISE_FLATNESS = 0.3   # spectral flatness above this AND rms above NOISE_RMS_MV: white noise, not an ECG (see below)
+NOISE_RMS_MV = 5.0
+NOISE_MIN_SAMPLES = 32 # fewer samples: too few for a spectrum, not checked
+
+def noise_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per lead of `x` `(T, n_leads)`: spectral flatness (geometric over arithmetic mean of the periodogram without DC;
+    about 0.56 for white noise, 0 for a pure tone, 0 for a lead without power) and rms (mV) about the lead's mean."""
+    x = np.where(np.isfinite(x), x, 0.0)
+    x = x - x.mean(axis=0)
+    p = np.abs(np.fft.rfft(x, axis=0)[1:]) ** 2
+    am = p.mean(axis=0)
+    gm = np.exp(np.log(np.maximum(p, 1e-300)).mean(axis=0))
+    return np.where(am > 0, gm / np.where(am > 0, am, 1.0), 0.0), np.sqrt((x ** 2).mean(axis=0))
 
 def _leads(idx) -> str: return ", ".join(LEADS[i] if i < len(LEADS) else str(i) for i in idx)
 
@@ -44,6 +57,14 @@ def check_signal(x: np.ndarray, fs: float, path: str | os.PathLike | None = None
         cols = np.flatnonzero(peak > MAX_ABS_MV)
         raise DataError(name, f"amplitude {peak.max():.3g} mV in lead(s) {_leads(cols)}, beyond any ECG (> {MAX_ABS_MV:g} mV)",
                         "check the units and ADC gain in the header (µV stored as mV?)", reason="amplitude")
+    if x.shape[0] >= NOISE_MIN_SAMPLES:
+        flatness, rms = noise_stats(xa)
+        cols = np.flatnonzero((flatness > NOISE_FLATNESS) & (rms > NOISE_RMS_MV))
+        if len(cols):
+            c = cols[np.argmax(rms[cols])]
+            raise DataError(name, f"lead(s) {_leads(cols)} look like white noise, not an ECG (lead {_leads([c])}: spectral flatness "
+                            f"{flatness[c]:.2f} > {NOISE_FLATNESS:g} at {rms[c]:.3g} mV rms > {NOISE_RMS_MV:g} mV)",
+                            "the signal file is probably corrupt (random bytes?): re-download the record or drop it", reason="noise")
     out = []
     if fin.all() and not xa.any():
         out.append(("all_zero", f"{name}: every sample of every lead is 0"))

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..core import DataError, LoadReport
-from .records import read_header, read_record
+from .checks import check_signal
+from .records import read_header, read_record, unit_scales
 
 # %% auto #0
 __all__ = ['SCORED', 'EQUIVALENT', 'GROUPS', 'dx_abbr', 'cinc_group', 'read_cinc_header', 'read_cinc', 'load_cinc', 'cinc_labels']
@@ -98,8 +99,8 @@ def _record_path(path: str | Path) -> Path:
 def read_cinc_header(path: str | Path, gains: Iterable[float] | None = (1000.0,)) -> dict:
     """Metadata of one Challenge record (`record, group, fs, n_samples, gain, age, sex, dx, dx_abbr`, and `flags`:
     {reason: message} of unreadable `Age`/`Sex`); raises `DataError` for a missing or malformed header (reason
-    `header`, `foreign_file`), a gain not in `gains` (reason `gain`), not 12 leads, or a missing or malformed
-    `Dx` line (reason `dx_missing`, `dx`)."""
+    `header`, `foreign_file`), a gain not in `gains` (reason `gain`), a unit that is not a voltage (reason `units`),
+    not 12 leads, or a missing or malformed `Dx` line (reason `dx_missing`, `dx`)."""
     rec = _record_path(path)
     hea = rec.with_name(rec.name + ".hea")
     try: group = cinc_group(rec.name)
@@ -113,6 +114,7 @@ def read_cinc_header(path: str | Path, gains: Iterable[float] | None = (1000.0,)
     h = read_header(hea)
     if h.n_sig != 12:
         raise DataError(hea, f"expected 12 leads, found {h.n_sig}", "use a 12-lead record", reason="lead_count")
+    unit_scales(h)                                      # refuses a unit that is not mV, uV/µV or V (reason `units`)
     if gains is not None and not set(h.gains) <= set(map(float, gains)):
         g = sorted(set(h.gains) - set(map(float, gains)))
         raise DataError(hea, f"ADC gain {', '.join(f'{x:g}' for x in g)}/mV, expected {', '.join(f'{x:g}' for x in gains)}/mV: "
@@ -137,7 +139,8 @@ def load_cinc(root: str | Path, gains: Iterable[float] | None = (1000.0,), read_
     """Scan every `*.hea` under `root` (any layout): one row per good record (`group, record, path` relative to `root`
     without suffix, `fs, n_samples, gain, age, sex, dx, dx_abbr`) and a `LoadReport` counting the skipped ones by
     reason (and flagging unreadable ages/sexes). A record whose `.mat` is missing is counted as missing;
-    `read_signals=True` also reads every waveform. `errors='skip'` (default: the records are independent files, and
+    `read_signals=True` also reads every waveform and checks it with `check_signal` (white noise, i.e. random bytes
+    in the `.mat`, is skipped as `noise`; a flat lead is flagged). `errors='skip'` (default: the records are independent files, and
     a Challenge folder always holds a few bad ones) counts bad records; `errors='raise'` re-raises the first."""
     if errors not in ("raise", "skip"): raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     root = Path(root)
@@ -149,7 +152,7 @@ def load_cinc(root: str | Path, gains: Iterable[float] | None = (1000.0,), read_
             row = read_cinc_header(rec, gains)
             if not rec.with_name(rec.name + ".mat").is_file():
                 raise DataError(rec.with_name(rec.name + ".mat"), "signal file not found", "re-extract the record", reason="missing")
-            if read_signals: read_record(rec)
+            if read_signals: row["flags"].update(check_signal(read_record(rec), row["fs"], rec.name, messages=True))
         except DataError as e:
             if errors == "raise": raise
             report.skip(rec.name, e.reason, str(e)); continue

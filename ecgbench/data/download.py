@@ -4,7 +4,7 @@
 
 # %% ../../nbs/06_data.download.ipynb #2a4731cd
 from __future__ import annotations
-import hashlib, http.client, shutil, urllib.error, urllib.request
+import hashlib, http.client, json, os, shutil, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from ..core import DataError, data_home
 
 # %% auto #0
-__all__ = ['DownloadReport', 'sha256_file', 'parse_checksums', 'download_physionet', 'download_ptbxl']
+__all__ = ['DOWNLOAD_MARKER', 'DownloadReport', 'sha256_file', 'parse_checksums', 'download_physionet', 'download_ptbxl']
 
 # %% ../../nbs/06_data.download.ipynb #45b34516
 @dataclass
@@ -58,6 +58,39 @@ def parse_checksums(text: str, source: str = "SHA256SUMS.txt") -> dict[str, str]
         out[name] = digest.lower()
     return out
 
+# %% ../../nbs/06_data.download.ipynb #762cf5f3
+DOWNLOAD_MARKER = ".ecgbench_download.json"   # in every download folder: the source and the files that are its own
+
+def _listing(folder: Path, limit: int = 5) -> str:
+    "What `folder` holds, for an error message: its first entries (folders with a `/`) and how many there are."
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} entries)" if len(names) > limit else "")
+
+def _owned_files(dest: Path, source: dict, adopt: bool = False) -> set[str]:
+    """The files of `dest` that earlier downloads of `source` ({base_url, checksums}) wrote or verified; an empty set
+    for a new or empty folder (or one adopted); a `DataError` for any other non-empty folder."""
+    if not dest.exists() or (dest.is_dir() and not any(dest.iterdir())): return set()
+    if not dest.is_dir(): raise DataError(dest, "is a file, not a folder", "give a new or empty folder", reason="not_dir")
+    try: m = json.loads((dest / DOWNLOAD_MARKER).read_text())
+    except (OSError, ValueError): m = None
+    m = m if isinstance(m, dict) and isinstance(m.get("files"), list) else None
+    if m is not None and {k: m.get(k) for k in source} == source: return set(m["files"])
+    if adopt: return set()
+    if m is None:
+        raise DataError(dest, f"is not empty ({_listing(dest)}) and is not a download of {source['base_url']} "
+                        f"(no {DOWNLOAD_MARKER}): downloading there could overwrite other data",
+                        "nothing was changed; download into a new or empty folder, or pass adopt=True to complete it "
+                        "(files that verify are kept, no existing file is overwritten)", reason="not_empty")
+    raise DataError(dest, f"is a download of {m.get('base_url')} ({m.get('checksums')}), not of {source['base_url']} "
+                    f"({source['checksums']})", f"nothing was changed; pass base_url={m.get('base_url')!r} to resume that "
+                    "download, or download into a new or empty folder", reason="not_empty")
+
+def _write_marker(dest: Path, source: dict, files: set[str]) -> None:
+    "Record (atomically) that `files` in `dest` belong to the download of `source`."
+    tmp = dest / f"{DOWNLOAD_MARKER}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({**source, "files": sorted(files)}, indent=0) + "\n")
+    os.replace(tmp, dest / DOWNLOAD_MARKER)
+
 # %% ../../nbs/06_data.download.ipynb #7b86c37d
 def _fetch_part(url: str, part: Path, timeout: float) -> int:
     "Download `url` into `part`, resuming from its size; returns the number of bytes received."
@@ -75,10 +108,17 @@ def _fetch_part(url: str, part: Path, timeout: float) -> int:
     if 0 <= n < expected: raise http.client.IncompleteRead(b"", expected - n)   # connection dropped: retry resumes
     return n
 
-def _download_one(base_url: str, dest: Path, name: str, digest: str, retries: int, timeout: float) -> tuple[str, int]:
-    "Bring `dest/name` to the verified state: returns ('skipped'|'downloaded', bytes) or raises with the problem."
+_NOT_OURS = "left as it is"
+
+def _download_one(base_url: str, dest: Path, name: str, digest: str, retries: int, timeout: float,
+                  owned: bool = True) -> tuple[str, int]:
+    """Bring `dest/name` to the verified state: returns ('skipped'|'downloaded', bytes) or raises with the problem.
+    An existing file that differs is replaced only if `owned` (this download wrote or verified it before)."""
     target = dest / name
     if target.exists() and sha256_file(target) == digest: return "skipped", 0
+    if os.path.lexists(target) and not owned:
+        raise IOError(f"exists and differs from the checksum list, and this download did not write it: {_NOT_OURS} "
+                      "(move it away and re-run to fetch it)")
     part = target.with_name(target.name + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
     url, n, err = urljoin(base_url, quote(name)), 0, None
@@ -99,11 +139,15 @@ def _download_one(base_url: str, dest: Path, name: str, digest: str, retries: in
 # %% ../../nbs/06_data.download.ipynb #c481f7e2
 def download_physionet(dest: str | Path, base_url: str = "https://physionet.org/files/ptb-xl/1.0.3/",
                        checksums: str = "SHA256SUMS.txt", files: Iterable[str] | Callable[[str], bool] | None = None,
-                       n_jobs: int = 4, progress: bool = True, retries: int = 3, timeout: float = 60.0) -> DownloadReport:
+                       n_jobs: int = 4, progress: bool = True, retries: int = 3, timeout: float = 60.0,
+                       adopt: bool = False) -> DownloadReport:
     """Make `dest` a verified copy of the files listed in `base_url + checksums` (or the `files` subset: a list of
     relative paths or a predicate on them). Resumes `.part` files, skips verified ones, raises `DataError` at the
-    end naming every file that failed (the report is on the error's `.report`)."""
+    end naming every file that failed (the report is on the error's `.report`). `dest` must be new, empty or an
+    earlier download of the same source; `adopt=True` takes over another folder without overwriting any file."""
     dest, base_url = Path(dest), base_url if base_url.endswith("/") else base_url + "/"
+    source = {"base_url": base_url, "checksums": checksums}
+    owned = _owned_files(dest, source, adopt)                  # before anything is written or fetched
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(urljoin(base_url, quote(checksums)), timeout=timeout) as r: text = r.read().decode()
@@ -111,7 +155,6 @@ def download_physionet(dest: str | Path, base_url: str = "https://physionet.org/
         raise DataError(urljoin(base_url, checksums), f"cannot fetch the checksum list ({e})",
                         "check the URL and the network, then re-run", reason="missing") from e
     sums = parse_checksums(text, urljoin(base_url, checksums))
-    (dest / checksums).write_text(text)
     if callable(files): sums = {k: v for k, v in sums.items() if files(k)}
     elif files is not None:
         files = list(files)
@@ -119,21 +162,31 @@ def download_physionet(dest: str | Path, base_url: str = "https://physionet.org/
         if unknown: raise DataError(checksums, f"not listed: {', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else ""),
                                     f"pick names from {checksums}", reason="missing")
         sums = {f: sums[f] for f in files}
+    listing = dest / checksums
+    if os.path.lexists(listing) and checksums not in owned and listing.read_text() != text:
+        raise DataError(listing, "exists with other contents and was not written by this download",
+                        "nothing was changed; download into a new or empty folder", reason="not_empty")
+    listing.write_text(text); owned.add(checksums)
+    _write_marker(dest, source, owned)                          # before the first data file: a cut first run resumes
     report = DownloadReport(dest)
-    with ThreadPoolExecutor(max(1, n_jobs)) as pool, tqdm(total=len(sums), unit="file", disable=not progress,
-                                                          desc=f"download {dest.name}") as bar:
-        futs = {pool.submit(_download_one, base_url, dest, k, v, retries, timeout): k for k, v in sums.items()}
-        for fut in as_completed(futs):
-            name = futs[fut]
-            try:
-                status, n = fut.result()
-                (report.downloaded if status == "downloaded" else report.skipped).append(name); report.n_bytes += n
-            except Exception as e: report.failed[name] = str(e)
-            bar.update(1)
+    try:
+        with ThreadPoolExecutor(max(1, n_jobs)) as pool, tqdm(total=len(sums), unit="file", disable=not progress,
+                                                              desc=f"download {dest.name}") as bar:
+            futs = {pool.submit(_download_one, base_url, dest, k, v, retries, timeout, k in owned): k for k, v in sums.items()}
+            for fut in as_completed(futs):
+                name = futs[fut]
+                try:
+                    status, n = fut.result()
+                    (report.downloaded if status == "downloaded" else report.skipped).append(name); report.n_bytes += n
+                except Exception as e: report.failed[name] = str(e)
+                bar.update(1)
+    finally: _write_marker(dest, source, owned | set(report.downloaded) | set(report.skipped))
     report.downloaded.sort(); report.skipped.sort()
     if report.failed:
+        kept = sorted(k for k, v in report.failed.items() if _NOT_OURS in v)
         err = DataError(dest, f"{len(report.failed)} of {len(sums)} files failed: {', '.join(sorted(report.failed))}",
-                        "re-run the same call: verified files are skipped and the failed ones fetched again",
+                        "re-run the same call: verified files are skipped and the failed ones fetched again"
+                        + (f" (first move away {', '.join(kept[:5])}: not written by this download, so never overwritten)" if kept else ""),
                         reason="checksum")
         err.report = report
         raise err
@@ -143,7 +196,7 @@ def download_physionet(dest: str | Path, base_url: str = "https://physionet.org/
 def download_ptbxl(dest: str | Path | None = None, base_url: str = "https://physionet.org/files/ptb-xl/1.0.3/",
                    rates: Iterable[int] = (100, 500), **kwargs) -> DownloadReport:
     """Download PTB-XL (metadata + the `records{rate}/` folders of the chosen `rates`) into `dest`
-    (default `data_home()/'ptbxl'`); other arguments as for `download_physionet`."""
+    (default `data_home()/'ptbxl'`: new, empty or an earlier download); other arguments (`adopt`, ...) as for `download_physionet`."""
     dest = Path(dest) if dest is not None else data_home() / "ptbxl"
     rates = tuple(int(r) for r in rates)
     if not set(rates) <= {100, 500}: raise ValueError(f"PTB-XL has rates 100 and 500, not {rates}")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import DataError, LoadReport
-from .ptbxl import RowCheck, _check_errors, _number, _whole, read_table
+from .ptbxl import RowCheck, _check_errors, _flag_control, _number, _whole, read_table
 from .records import read_record
 
 # %% auto #0
@@ -101,12 +101,15 @@ def load_mimic(root: str | Path, errors: str = "raise", report: LoadReport | Non
     report = report if report is not None else LoadReport(f"MIMIC-IV-ECG metadata at {root}")
     rl = _read_csv(root, "record_list.csv", RECORD_COLUMNS)
     mm = _read_csv(root, "machine_measurements.csv", ("study_id", "report_0"))
+    ctrl_rl, ctrl_mm = rl.attrs.pop("control_chars", {}), mm.attrs.pop("control_chars", {})   # cells with control characters
     chk = RowCheck(root / "record_list.csv", rl, rl["study_id"], "study_id", errors, report)
     _check_record_list(chk)
+    _flag_control(chk, ctrl_rl)
     rl = chk.kept().copy()
     rl["study_id"], rl["subject_id"] = rl["study_id"].astype(float).astype(np.int64), rl["subject_id"].astype(float).astype(np.int64)
     mchk = RowCheck(root / "machine_measurements.csv", mm, mm["study_id"], "study_id", errors, report)
     _check_measurements(mchk, rl.set_index("study_id")["subject_id"])
+    _flag_control(mchk, ctrl_mm)                             # kept, each such character a space, and counted
     bad_studies = set(pd.to_numeric(mm["study_id"][mchk.drop], errors="coerce").dropna().astype(np.int64))
     mm = mchk.kept().copy()
     mm["study_id"] = mm["study_id"].astype(float).astype(np.int64)
@@ -116,7 +119,7 @@ def load_mimic(root: str | Path, errors: str = "raise", report: LoadReport | Non
     df = rl[list(RECORD_COLUMNS)].merge(meas, on="study_id", how="left", validate="one_to_one")
     df["report"] = df["report"].fillna("")
     df["ecg_time"] = pd.to_datetime(df["ecg_time"], errors="coerce")
-    if errors == "skip": df.attrs["load_report"] = report
+    if errors == "skip" or report.flagged: df.attrs["load_report"] = report
     return df
 
 # %% ../../nbs/03_data.mimic.ipynb #ccea1b52

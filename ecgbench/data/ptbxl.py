@@ -4,7 +4,7 @@
 
 # %% ../../nbs/02_data.ptbxl.ipynb #f8f1611e
 from __future__ import annotations
-import ast, json, os, re
+import ast, collections, io, json, os, re, warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +14,9 @@ from ..core import DataError, LoadReport
 from .records import read_record
 
 # %% auto #0
-__all__ = ['REQUIRED_COLUMNS', 'STATEMENT_COLUMNS', 'ERRORS', 'RATE_FILE_COLUMNS', 'LABEL_SETS', 'RATE_COLUMNS', 'read_table',
-           'RowCheck', 'load_database', 'load_statements', 'label_classes', 'labels', 'drop_unlabelled', 'split',
-           'record_path', 'available', 'read']
+__all__ = ['REQUIRED_COLUMNS', 'STATEMENT_COLUMNS', 'ERRORS', 'CONTROL_CHARS', 'RATE_FILE_COLUMNS', 'LABEL_SETS', 'RATE_COLUMNS',
+           'read_table', 'RowCheck', 'load_database', 'load_statements', 'label_classes', 'unknown_codes', 'labels',
+           'drop_unlabelled', 'split', 'record_path', 'available', 'read']
 
 # %% ../../nbs/02_data.ptbxl.ipynb #f8688fb6
 REQUIRED_COLUMNS = ("ecg_id", "patient_id", "age", "sex", "report", "scp_codes", "strat_fold", "filename_lr", "filename_hr")
@@ -24,13 +24,52 @@ STATEMENT_COLUMNS = ("description", "diagnostic", "form", "rhythm", "diagnostic_
 
 ERRORS = ("raise", "skip")
 
+# C0 controls but tab/newline/carriage return, DEL and the C1 controls: as text and as their UTF-8 bytes
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_BYTES = re.compile(b"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+def _unmark(df: pd.DataFrame, mark: str) -> dict[int, dict[str, int]]:
+    "Replace `mark` by a space in every text cell (and text index) of `df`; {row position: {column: marks}} of those cells."
+    cells: dict[int, dict[str, int]] = {}
+    cols = [(c, df[c]) for c in df.columns if df[c].dtype == object]
+    if df.index.dtype == object: cols.append((df.index.name or "index", pd.Series(df.index)))
+    for c, s in cols:
+        n = s.map(lambda v: v.count(mark) if isinstance(v, str) else 0).to_numpy()
+        for i in np.flatnonzero(n): cells.setdefault(int(i), {})[str(c)] = int(n[i])
+        if n.any():
+            fixed = s.map(lambda v: v.replace(mark, " ") if isinstance(v, str) else v)
+            if c in df.columns: df[c] = fixed.to_numpy()
+            else: df.index = pd.Index(fixed.to_numpy(), name=df.index.name)
+    return cells
+
+def _read_csv_text(path: Path, raw: bytes, **kw) -> pd.DataFrame:
+    """Parse `raw` (which holds control characters) with each control character replaced by a space: pandas' C parser
+    ends a cell at a NUL, so `sinus\\x00rhythmus` would come back as `sinus`. The cells that held one are in
+    `df.attrs['control_chars']` ({row position: {column: count}}) and a warning names the file and the first cell."""
+    text = raw.decode("utf-8")
+    found = sorted(set(CONTROL_CHARS.findall(text)))
+    mark = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)     # a private-use character as a marker
+    df = pd.read_csv(io.StringIO(CONTROL_CHARS.sub(mark, text)), **kw)
+    cells = _unmark(df, mark)
+    if cells:
+        i = min(cells)
+        warnings.warn(f"{path}: {sum(len(v) for v in cells.values())} cell(s) in {len(cells)} row(s) held control characters "
+                      f"({', '.join(repr(c) for c in found)}), each replaced by a space (first: line {i + 2}, column "
+                      f"{', '.join(cells[i])})", stacklevel=3)
+    df.attrs["control_chars"] = cells
+    return df
+
 def read_table(path: str | os.PathLike, what: str, hint: str = "point root at a PTB-XL folder (PhysioNet layout)",
                **kw) -> pd.DataFrame:
     """Read a CSV as UTF-8; a missing, empty (`EmptyDataError`), non-UTF-8 or malformed file raises a `DataError`
-    naming it (reason `missing`, `empty`, `encoding`, `parse`)."""
+    naming it (reason `missing`, `empty`, `encoding`, `parse`). Control characters in a cell (a NUL would cut it
+    short) become spaces, and `df.attrs['control_chars']` lists the cells ({row position: {column: count}})."""
     path = Path(path)
     if not path.is_file(): raise DataError(path, f"{what} not found", hint, reason="missing")
-    try: return pd.read_csv(path, encoding="utf-8", **kw)
+    try:
+        raw = path.read_bytes()
+        if _CONTROL_BYTES.search(raw) is not None: return _read_csv_text(path, raw, **kw)
+        return pd.read_csv(path, encoding="utf-8", **kw)
     except UnicodeDecodeError as e:
         raise DataError(path, f"not UTF-8 text ({e.reason} at byte {e.start})",
                         "re-download the file or convert it to UTF-8", reason="encoding") from None
@@ -163,17 +202,29 @@ def _check_database(chk: RowCheck) -> list:
                   "is the record of more than one row (all of them dropped)", reason="duplicate")
     return codes
 
+def _flag_control(chk: RowCheck, cells: dict) -> None:
+    "Count each kept row whose cells held control characters (replaced by spaces) under the flag `control_chars`."
+    for i, cols in sorted(cells.items()):
+        if chk.drop[i]: continue
+        who = chk.message(i, next(iter(cols)), "").split(":")[0]
+        chk.report.flag(chk.name(i), "control_chars", f"{chk.path.name}: {who}: "
+                        + ", ".join(f"{n} control character(s) in {c}" for c, n in cols.items()) + ", each replaced by a space")
+
 def load_database(root: str | os.PathLike, errors: str = "raise", report: LoadReport | None = None) -> pd.DataFrame:
     """`ptbxl_database.csv` indexed by `ecg_id`, with `scp_codes` parsed to dicts, every row checked (see above):
     `errors='raise'` (default) raises a `DataError` at the first bad row; `errors='skip'` drops bad rows, counting
-    them in `report` (or a new `LoadReport`), which is also `db.attrs['load_report']`."""
+    them in `report` (or a new `LoadReport`), which is also `db.attrs['load_report']`. A row whose cells held control
+    characters keeps its full text (each such character a space) and is flagged `control_chars` in the report, which
+    `db.attrs['load_report']` then holds in either mode."""
     _check_errors(errors)
     path = Path(root) / "ptbxl_database.csv"
     db = read_table(path, "PTB-XL database")
+    ctrl = db.attrs.pop("control_chars", {})
     _require(db, REQUIRED_COLUMNS, path)
     if db.empty: raise DataError(path, "PTB-XL database has a header line but no records", "re-download the file", reason="empty")
     chk = RowCheck(path, db, db["ecg_id"], "ecg_id", errors, report if report is not None else LoadReport(f"PTB-XL database {path}"))
     codes = _check_database(chk)
+    _flag_control(chk, ctrl)
     keep = ~chk.drop
     db = chk.kept().copy()
     db["scp_codes"] = [c for c, k in zip(codes, keep) if k]
@@ -181,7 +232,7 @@ def load_database(root: str | os.PathLike, errors: str = "raise", report: LoadRe
     for c in ("age", "sex", "patient_id"): db[c] = pd.to_numeric(db[c])
     db = db.set_index("ecg_id")
     if db["patient_id"].notna().all(): db["patient_id"] = db["patient_id"].astype(np.int64)
-    if errors == "skip": db.attrs["load_report"] = chk.report
+    if errors == "skip" or chk.report.flagged: db.attrs["load_report"] = chk.report
     return db
 
 def _check_statements(chk: RowCheck) -> None:
@@ -203,15 +254,17 @@ def load_statements(root: str | os.PathLike, errors: str = "raise", report: Load
     _check_errors(errors)
     path = Path(root) / "scp_statements.csv"
     st = read_table(path, "SCP statements", index_col=0)
+    ctrl = st.attrs.pop("control_chars", {})
     _require(st, STATEMENT_COLUMNS, path)
     if st.empty: raise DataError(path, "SCP statements file has a header line but no statements", "re-download the file", reason="empty")
     st.index.name = "scp_code"
     st["scp_code"] = st.index
     chk = RowCheck(path, st, st.index, "scp_code", errors, report if report is not None else LoadReport(f"SCP statements {path}"))
     _check_statements(chk)
+    _flag_control(chk, ctrl)
     st = chk.kept().drop(columns="scp_code").copy()
     for c in ("diagnostic", "form", "rhythm"): st[c] = pd.to_numeric(st[c]).fillna(0).astype(int)
-    if errors == "skip": st.attrs["load_report"] = chk.report
+    if errors == "skip" or chk.report.flagged: st.attrs["load_report"] = chk.report
     return st
 
 # %% ../../nbs/02_data.ptbxl.ipynb #a71e31fe
@@ -227,9 +280,45 @@ def label_classes(statements: pd.DataFrame, label_set: str) -> pd.Series:
     if label_set == "all": return pd.Series(statements.index, index=statements.index)
     raise ValueError(f"unknown label_set {label_set!r}: expected one of {', '.join(LABEL_SETS)}")
 
-def labels(db: pd.DataFrame, statements: pd.DataFrame, label_set: str) -> pd.DataFrame:
-    "Multi-hot int8 DataFrame (`ecg_id` x sorted classes of `label_set`); unlabelled records are all-zero rows."
+def unknown_codes(db: pd.DataFrame, statements: pd.DataFrame) -> pd.Series:
+    "The SCP codes of each record of `db` that `statements` does not list, for the records that have any (index `ecg_id`)."
+    known = set(statements.index)
+    bad = {eid: [c for c in codes if c not in known] for eid, codes in zip(db.index, db["scp_codes"])}
+    bad = {k: v for k, v in bad.items() if v}
+    return pd.Series(list(bad.values()), index=pd.Index(list(bad), name=db.index.name), dtype=object, name="unknown_codes")
+
+def _unknown_codes(db: pd.DataFrame, bad: pd.Series, errors: str, report: LoadReport) -> np.ndarray:
+    "Raise for the records `bad` with unlisted codes, or count them in `report`; the mask of `db`'s rows to keep."
+    per_code = collections.Counter(c for v in bad for c in v)
+    none = [eid for eid, v in bad.items() if len(v) == len(db.at[eid, "scp_codes"])]
+    eid = bad.index[0]
+    text = (f"{len(bad)} record(s) carry SCP code(s) that scp_statements.csv does not list: "
+            + ", ".join(f"{c} in {n} record(s)" for c, n in per_code.most_common(10)) + (", ..." if len(per_code) > 10 else "")
+            + f" (e.g. ecg_id {eid}: {db.at[eid, 'scp_codes']}); {len(none)} of them have no listed code at all")
+    if errors == "raise":
+        raise DataError(None, text + ", and every label these codes would give is silently lost",
+                        "use the scp_statements.csv of the same PTB-XL release as ptbxl_database.csv (or fix the codes), or "
+                        "pass errors='skip' to count them and drop the records left without a listed code", reason="unknown_scp_code")
+    warnings.warn(text + ": those codes are ignored and the records without a listed code dropped (see the load report)", stacklevel=3)
+    for eid, codes in bad.items():
+        if eid in none:
+            report.skip(eid, "no_known_scp_code", f"ecg_id {eid}: none of its SCP codes ({', '.join(codes)}) is in "
+                        "scp_statements.csv; dropped rather than left with no label")
+        else:
+            for c in codes: report.flag(eid, f"unknown_scp_code:{c}", f"ecg_id {eid}: SCP code {c} is not in scp_statements.csv "
+                                        "(ignored; its listed codes label it)")
+    return ~db.index.isin(none)
+
+def labels(db: pd.DataFrame, statements: pd.DataFrame, label_set: str, errors: str = "raise",
+           report: LoadReport | None = None) -> pd.DataFrame:
+    """Multi-hot int8 DataFrame (`ecg_id` x sorted classes of `label_set`); records without a code of the set are
+    all-zero rows. A code `statements` does not list raises a `DataError` (reason `unknown_scp_code`); with
+    `errors='skip'` such codes are counted in `report` (also `y.attrs['load_report']`), see above."""
+    _check_errors(errors)
     cmap = label_classes(statements, label_set)
+    bad = unknown_codes(db, statements)
+    report = report if report is not None else (LoadReport(f"PTB-XL {label_set} labels") if errors == "skip" else None)
+    keep = _unknown_codes(db, bad, errors, report) if len(bad) else np.ones(len(db), dtype=bool)
     classes = pd.Index(sorted(cmap.unique()), name=label_set)
     codes = db["scp_codes"]
     rows = np.repeat(np.arange(len(db)), [len(c) for c in codes])
@@ -237,7 +326,10 @@ def labels(db: pd.DataFrame, statements: pd.DataFrame, label_set: str) -> pd.Dat
     known = pd.notna(cls)
     y = np.zeros((len(db), len(classes)), dtype=np.int8)
     y[rows[known], classes.get_indexer(cls[known])] = 1
-    return pd.DataFrame(y, index=db.index, columns=classes)
+    out = pd.DataFrame(y, index=db.index, columns=classes)
+    if not keep.all(): out = out[keep]
+    if report is not None: out.attrs["load_report"] = report
+    return out
 
 def drop_unlabelled(y: pd.DataFrame) -> pd.DataFrame:
     "Keep the records with at least one class (the benchmark's convention)."

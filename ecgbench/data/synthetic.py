@@ -4,7 +4,7 @@
 
 # %% ../../nbs/05_data.synthetic.ipynb #f6c97727
 from __future__ import annotations
-import ast, os, shutil, tempfile
+import ast, errno, hashlib, json, os, shutil, tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,8 +16,8 @@ from scipy import signal
 from ..core import LEADS, DataError, data_home
 
 # %% auto #0
-__all__ = ['RHYTHMS', 'DIAGNOSES', 'GENERATOR_VERSION', 'scp_statements', 'Wave', 'twelve_leads', 'beat_model', 'synthetic_ecg',
-           'report_text', 'record_name', 'make_synthetic_ptbxl', 'default_synthetic']
+__all__ = ['RHYTHMS', 'DIAGNOSES', 'GENERATOR_VERSION', 'SYNTH_MARKER', 'scp_statements', 'Wave', 'twelve_leads', 'beat_model',
+           'synthetic_ecg', 'report_text', 'record_name', 'make_synthetic_ptbxl', 'default_synthetic']
 
 # %% ../../nbs/05_data.synthetic.ipynb #093fbacb
 _STATEMENT_COLUMNS = ["description", "diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass",
@@ -370,12 +370,8 @@ def _metadata(n: int, seed: int) -> pd.DataFrame:
     db["filename_hr"] = [record_name(i, 500) for i in db.ecg_id]
     return db[_DB_COLUMNS]
 
-def make_synthetic_ptbxl(out_dir: str | os.PathLike, n: int = 200, seed: int = 0, rates: tuple = (100, 500),
-                         progress: bool = True) -> Path:
-    "Write n synthetic records + `ptbxl_database.csv` + `scp_statements.csv` in the PTB-XL layout under `out_dir`."
-    if not rates or not set(rates) <= {100, 500}: raise ValueError(f"rates must be a subset of (100, 500), got {rates}")
-    if n < 1: raise ValueError(f"n must be at least 1, got {n}")
-    root = Path(out_dir); root.mkdir(parents=True, exist_ok=True)
+def _write_dataset(root: Path, n: int, seed: int, rates: tuple, progress: bool) -> None:
+    "Write n synthetic records + `ptbxl_database.csv` + `scp_statements.csv` in the PTB-XL layout into the folder `root`."
     db = _metadata(n, seed)
     rows = db[["ecg_id", "scp_codes"]].itertuples(index=False)
     if progress:
@@ -387,25 +383,87 @@ def make_synthetic_ptbxl(out_dir: str | os.PathLike, n: int = 200, seed: int = 0
         if 100 in rates: _write_record(root, record_name(ecg_id, 100), 100, signal.resample_poly(x500, 1, 5, axis=0))
     scp_statements().to_csv(root / "scp_statements.csv")
     db.to_csv(root / "ptbxl_database.csv", index=False)
-    return root
+
+# %% ../../nbs/05_data.synthetic.ipynb #c8e6515e
+GENERATOR_VERSION = 1  # bump whenever the generator's output changes: default datasets are keyed by it
+SYNTH_MARKER = ".ecgbench_synthetic.json"  # written last into every synthetic dataset: its parameters and file hashes
+_GENERATOR = "ecgbench.data.synthetic"
+
+def _sha256(path: Path) -> str: return hashlib.sha256(path.read_bytes()).hexdigest()
+
+def _data_files(root: Path) -> list[str]:
+    "Relative POSIX paths of the files under `root`, the marker excepted, sorted."
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != SYNTH_MARKER)
+
+def _listing(root: Path, limit: int = 5) -> str:
+    "What `root` holds, for an error message: its first entries (folders with a `/`) and how many there are."
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} entries)" if len(names) > limit else "")
+
+def _marker(root: Path) -> dict | None:
+    "The parsed synthetic-dataset marker of `root`, or None (absent, unreadable, or not ours)."
+    try: m = json.loads((root / SYNTH_MARKER).read_text())
+    except (OSError, ValueError): return None
+    return m if isinstance(m, dict) and m.get("generator") == _GENERATOR and isinstance(m.get("files"), dict) else None
+
+def _target_state(root: Path, params: dict) -> str:
+    """'new' (absent or empty), 'same' (our output with these `params`, every file verified) or 'ours' (our output,
+    to regenerate); a `DataError` for a folder the generator does not own."""
+    if not root.exists(): return "new"
+    if not root.is_dir(): raise DataError(root, "is a file, not a folder", "give a new or empty folder", reason="not_dir")
+    if not any(root.iterdir()): return "new"
+    m = _marker(root)
+    if m is None:
+        raise DataError(root, f"is not empty ({_listing(root)}) and is not a synthetic dataset (no {SYNTH_MARKER}): "
+                        "writing there could overwrite a real dataset", "nothing was changed; give a new or empty "
+                        "folder (or delete this one first if it is not needed)", reason="not_empty")
+    files = _data_files(root)
+    extra = [f for f in files if f not in m["files"]]
+    if extra:
+        raise DataError(root, f"is a synthetic dataset but also holds {len(extra)} file(s) it did not write "
+                        f"({', '.join(extra[:5])})", "nothing was changed; move those files away, or give another folder",
+                        reason="not_empty")
+    same = {k: m.get(k) for k in params} == params and files == sorted(m["files"])
+    return "same" if same and all(_sha256(root / f) == h for f, h in m["files"].items()) else "ours"
+
+def _swap_in(tmp: Path, root: Path, params: dict) -> None:
+    "Put the finished dataset `tmp` at `root`: one rename onto an absent or empty folder, else replace our earlier output whole."
+    try: os.rename(tmp, root); return
+    except OSError as e:
+        if e.errno not in (errno.ENOTEMPTY, errno.EEXIST): raise
+    state = _target_state(root, params)          # written meanwhile: by a concurrent call (ours), or by someone else (refused)
+    if state == "same": return
+    old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+    os.rename(root, old / root.name)
+    try: os.rename(tmp, root)
+    except OSError: os.rename(old / root.name, root); raise
+    shutil.rmtree(old, ignore_errors=True)
+
+def make_synthetic_ptbxl(out_dir: str | os.PathLike, n: int = 200, seed: int = 0, rates: tuple = (100, 500),
+                         progress: bool = True) -> Path:
+    """Write n synthetic records + `ptbxl_database.csv` + `scp_statements.csv` in the PTB-XL layout at `out_dir`:
+    a new or empty folder, or this generator's earlier output (reused if identical, else replaced whole).
+    Any other non-empty folder is a `DataError` and is left untouched."""
+    if not rates or not set(rates) <= {100, 500}: raise ValueError(f"rates must be a subset of (100, 500), got {rates}")
+    if n < 1: raise ValueError(f"n must be at least 1, got {n}")
+    params = {"generator": _GENERATOR, "version": GENERATOR_VERSION, "n": int(n), "seed": int(seed),
+              "rates": sorted({int(r) for r in rates})}
+    out = Path(out_dir); root = Path(os.path.realpath(out))   # a symlinked folder: work on its target
+    if _target_state(root, params) == "same": return out
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.synth-", dir=root.parent))   # same file system: renames are atomic
+    try:
+        os.chmod(tmp, 0o755)
+        _write_dataset(tmp, n, seed, tuple(rates), progress)
+        marker = {**params, "files": {f: _sha256(tmp / f) for f in _data_files(tmp)}}
+        (tmp / SYNTH_MARKER).write_text(json.dumps(marker, indent=0, sort_keys=True) + "\n")
+        _swap_in(tmp, root, params)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 # %% ../../nbs/05_data.synthetic.ipynb #0435d729
-GENERATOR_VERSION = 1  # bump whenever the generator's output changes: default datasets are keyed by it
-
 def default_synthetic(n: int = 200, seed: int = 0, progress: bool = True) -> Path:
     "The embedded default dataset `data_home()/synthetic/ptbxl_v{GENERATOR_VERSION}_n{n}_s{seed}`, generated atomically if absent."
     final = data_home() / "synthetic" / f"ptbxl_v{GENERATOR_VERSION}_n{n}_s{seed}"
-    if (final / "ptbxl_database.csv").exists(): return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))  # same file system: rename is atomic
-    try:
-        os.chmod(tmp, 0o755)
-        make_synthetic_ptbxl(tmp, n=n, seed=seed, progress=progress)
-        try: os.rename(tmp, final)
-        except OSError:  # another process got there first (its copy is identical), or a stale folder is in the way
-            if not (final / "ptbxl_database.csv").exists():
-                raise DataError(final, "exists but holds no ptbxl_database.csv (an incomplete dataset)",
-                                "delete that folder and call default_synthetic() again", reason="incomplete")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    if (final / "ptbxl_database.csv").exists(): return final   # complete: only ever renamed into place whole
+    return make_synthetic_ptbxl(final, n=n, seed=seed, progress=progress)

@@ -375,7 +375,8 @@ class FineTune(Protocol):
         cfg = load_config(self.child_config(run, s, kind, fraction, seed))
         done = Path(cfg.output_dir) / "metrics.json"
         if not (done.is_file() and json.loads(done.read_text()).get("params") == cfg.to_dict()):
-            train(cfg)                                           # finished children with the same config are kept
+            train(cfg, overwrite=True)                           # finished children with the same config are kept;
+                                                                 # an unfinished or stale one is moved aside (rundir)
         return Run(cfg.output_dir)
 
     def _frozen_random(self, child, s: FineTuneSettings, fraction: float, seed: int) -> dict:

@@ -19,7 +19,7 @@ from ..preprocess.text import same_text_groups
 from .base import RetrievalModule, flat_retrieval
 from ..train.config import RunConfig
 from ..models.factory import build_text_encoder, encoder_from_config
-from pydantic import Field
+from pydantic import Field, model_validator
 from ..models.text import TextEncoder
 from ..models.vision import ImageEncoder, ITMHead, MLMHead, MultimodalEncoder
 
@@ -62,6 +62,14 @@ class BlipConfig(RunConfig):
     fusion_layers: int | None = Field(None, ge=1, description="cross-attention layers (None = all text layers)")
     image_pooling: Literal["cls", "mean"] = Field("cls", description="image feature for ITC: [CLS] token or mean of patch tokens")
     score_batch: int = Field(256, ge=1, description="pairs per ITM forward pass when re-ranking")
+
+    @model_validator(mode="after")
+    def _image_input(self):
+        "BLIP encodes images: a raw-signal input would pass every other check and fail after the data load."
+        if self.input == "signal":
+            raise ValueError("input: method 'blip' works on encoded images (a ViT over an ECG image layout), not raw signals: "
+                             "set `input` to an image layout (e.g. all-grid), or use method 'clip' for signals")
+        return self
 
 # %% ../../nbs/51_methods.blip.ipynb #075027e3
 class BlipMethod(RetrievalModule):

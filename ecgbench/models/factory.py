@@ -4,18 +4,21 @@
 
 # %% ../../nbs/34_models.factory.ipynb #3ac79b40
 from __future__ import annotations
+import difflib, functools, inspect, json, typing
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
+from pydantic import TypeAdapter, ValidationError
 from torch import nn
+from transformers import PretrainedConfig, ViTConfig
 
-from .ecg import make_ecg_encoder
+from .ecg import ECG_ENCODERS, make_ecg_encoder
 from .text import TextEncoder, default_text_encoder, tiny_bert_config, train_wordpiece
 from .vision import VIT_PRESETS, ImageEncoder
 
 # %% auto #0
-__all__ = ['build_text_encoder', 'build_ecg_encoder', 'encoder_from_config', 'encode_ecg']
+__all__ = ['build_text_encoder', 'build_ecg_encoder', 'encoder_from_config', 'encode_ecg', 'ecg_kw_params', 'check_ecg_kw']
 
 # %% ../../nbs/34_models.factory.ipynb #6a12b848
 def build_text_encoder(spec: str, train_reports: Sequence[str] = (), seed: int = 0, pooling: str | None = None,
@@ -47,3 +50,81 @@ def encoder_from_config(cfg, dm) -> nn.Module:
 def encode_ecg(encoder: nn.Module, batch: dict) -> torch.Tensor:
     "Pooled features `(B, D)` of the batch's 'signal' or 'image'."
     return encoder(batch["signal"] if "signal" in batch else batch["image"]).pooled
+
+# %% ../../nbs/34_models.factory.ipynb #065f6246
+_SET_BY_FACTORY = {"signal": {"seed"},                                   # `build_ecg_encoder` passes these itself
+                   "vit": {"image_size", "patch_size", "num_channels", "seed"}}
+_SET_BY_VIT = {"image_size", "patch_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+               "intermediate_size", "num_channels", "hidden_dropout_prob", "attention_probs_dropout_prob"}
+
+def _hint_name(hint) -> str: return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+def _params(fn, follow: bool = True) -> dict[str, Any]:
+    "{keyword: type hint (Any if unresolvable)} of `fn` (a class: its `__init__`); `follow` a `**kw` factory to the class it returns."
+    target = fn.__init__ if isinstance(fn, type) else fn
+    sig = inspect.signature(target)
+    try: hints = typing.get_type_hints(target)
+    except Exception: hints = {}
+    ps = {k: p for k, p in sig.parameters.items() if k not in ("self", "cls")}
+    named = {k: hints.get(k, Any) for k, p in ps.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if follow and any(p.kind == p.VAR_KEYWORD for p in ps.values()) and isinstance(hints.get("return"), type):
+        named = {**_params(hints["return"]), **named}              # convnext1d_tiny(**kw) -> ConvNeXt1d(...)
+    return named
+
+def ecg_kw_params(name: str, input: str = "signal") -> tuple[str, dict[str, Any]]:
+    """(what encoder `name` is, {keyword: type hint}) of the keyword arguments `ecg_kw` may give it for `input`
+    ('signal' or an image layout); a `ValueError` for an encoder name the input cannot use."""
+    if input == "signal":
+        if name not in ECG_ENCODERS:
+            near = difflib.get_close_matches(str(name), list(ECG_ENCODERS), n=1)
+            raise ValueError(f"unknown ECG encoder {name!r}" + (f"; did you mean {near[0]!r}?" if near else "")
+                             + f" (one of: {', '.join(ECG_ENCODERS)}; image inputs take a ViT)")
+        fn = ECG_ENCODERS[name]
+        return f"ECG encoder `{name}` ({fn.__name__})", {k: v for k, v in _params(fn).items() if k not in _SET_BY_FACTORY["signal"]}
+    if name in VIT_PRESETS or name == "vit":
+        own = {k: v for k, v in _params(ImageEncoder.from_config, follow=False).items() if k not in _SET_BY_FACTORY["vit"]}
+        generic = set(inspect.signature(PretrainedConfig.__init__).parameters)      # every HF config's bookkeeping
+        vit = {k: v for k, v in _params(ViTConfig, follow=False).items() if k not in _SET_BY_VIT | generic}
+        return f"image encoder `{name}` (a ViT)", {**vit, **own}
+    if Path(name).exists(): return f"pretrained ViT folder `{name}`", {}
+    raise ValueError(f"image input {input!r} needs a ViT: ecg_encoder must be one of {', '.join(VIT_PRESETS)}, "
+                     f"'vit' (sizes in ecg_kw) or a local ViT checkpoint folder, got {name!r}")
+
+@functools.lru_cache(maxsize=64)
+def _meta_build(name: str, input: str, in_channels: int, image_size: int, patch_size: int, kw_json: str) -> str | None:
+    "Build the encoder on the meta device (no memory, no random numbers drawn); the error message, or None if it builds."
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            build_ecg_encoder(name, input, in_channels, image_size, patch_size, seed=None, **json.loads(kw_json))
+    except (ValueError, TypeError, AssertionError) as e: return str(e).splitlines()[0] if str(e) else type(e).__name__
+    except Exception: return None        # something the meta device cannot do: the real build will tell
+    return None
+
+def check_ecg_kw(name: str, input: str = "signal", kw: dict | None = None, in_channels: int = 12,
+                 image_size: int = 224, patch_size: int = 16) -> None:
+    """Check that encoder `name` can be built for `input` with `kw` before any data is read: the name, every key
+    (the closest valid one suggested), every value's type, image/patch sizes, then a build on the meta device.
+    Raises a `ValueError` that names the encoder and the key."""
+    what, params = ecg_kw_params(name, input)
+    kw = dict(kw or {})
+    for key, value in kw.items():
+        if key not in params:
+            if not params: raise ValueError(f"ecg_kw: {what} takes no keyword arguments, got `{key}`; remove ecg_kw")
+            near = difflib.get_close_matches(str(key), list(params), n=1, cutoff=0.6)
+            raise ValueError(f"ecg_kw: `{key}` is not a keyword argument of {what}; "
+                             + (f"did you mean `{near[0]}`? " if near else "") + f"(valid: {', '.join(sorted(params))})")
+        hint = params[key]
+        if hint is Any: continue
+        try: TypeAdapter(hint).validate_python(value)
+        except ValidationError as e:
+            raise ValueError(f"ecg_kw.{key} = {value!r} ({type(value).__name__}): {what} takes "
+                             f"{_hint_name(hint)} ({e.errors()[0]['msg']})") from None
+        except Exception: pass           # a hint pydantic cannot check: the build below still runs
+    if not params: return                # a pretrained folder: its own sizes
+    if input != "signal" and image_size % patch_size:
+        raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}: a ViT needs whole "
+                         "patches; change one of them (e.g. image_size 224, patch_size 16)")
+    try: kw_json = json.dumps(kw, sort_keys=True)
+    except TypeError: return
+    err = _meta_build(name, input, in_channels, image_size, patch_size, kw_json)
+    if err: raise ValueError(f"ecg_kw: {what} cannot be built with ecg_kw {kw}: {err}")

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/45_train.config.ipynb #fb53d57d
 from __future__ import annotations
-import difflib, re
+import difflib, math, re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core import ECGBenchError
 
 # %% auto #0
-__all__ = ['ConfigError', 'closest_key', 'typed_yaml_load', 'read_yaml', 'Folds', 'InitFrom', 'RunConfig', 'check_config',
-           'parse_set', 'merge', 'load_config']
+__all__ = ['PRECISIONS', 'ConfigError', 'closest_key', 'typed_yaml_load', 'read_yaml', 'Folds', 'InitFrom', 'RunConfig',
+           'check_config', 'parse_set', 'merge', 'check_splits', 'load_config']
 
 # %% ../../nbs/45_train.config.ipynb #9b010234
 class ConfigError(ECGBenchError, ValueError):
@@ -70,12 +70,16 @@ def _registered(value: str, names, what: str) -> str:
     near = closest_key(value, names)
     raise ValueError(f"unknown {what} {value!r}" + (f"; did you mean {near!r}?" if near else "") + f" (one of: {', '.join(names)})")
 
+PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "64", "bf16-true", "16-true")     # what `train.loop.resolve_precision` runs
+_AUGMENT_RANGES = {"crop": (lambda x: x > 0, lambda x: x <= 1, "(0, 1]"), "scale": (lambda x: x >= 0, math.isfinite, "[0, inf)"),
+                   "noise": (lambda x: x >= 0, math.isfinite, "[0, inf)"), "lead_drop": (lambda x: x >= 0, lambda x: x < 1, "[0, 1)")}
+
 class Folds(BaseModel):
     "Which PTB-XL-style folds (1–10) make each split."
     model_config = ConfigDict(extra="forbid", strict=True)
-    train: list[int] = Field(description="folds of the training split")
-    val: list[int] = Field(description="folds of the validation split")
-    test: list[int] = Field(description="folds of the test split")
+    train: list[int] = Field(min_length=1, description="folds of the training split (at least one)")
+    val: list[int] = Field(min_length=1, description="folds of the validation split (at least one)")
+    test: list[int] = Field(min_length=1, description="folds of the test split (at least one)")
 
     def as_dict(self) -> dict: return {k: tuple(v) for k, v in self.model_dump().items()}
 
@@ -101,13 +105,14 @@ class InitFrom(BaseModel):
 
 class RunConfig(BaseModel):
     "Settings shared by every method. A method's notebook subclasses this with its own fields."
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, protected_namespaces=(),
+                              allow_inf_nan=False)         # `lr: .inf` or `.nan` is never a setting
     # what runs
     method: str = Field("clip", description="registered method name (`ecgbench.train.registry.METHODS`)")
     # data
     source: str = Field("synthetic", description="data source (`ecgbench.train.sources.SOURCES`): ptbxl | synthetic | cinc | mimic")
     data_dir: str | None = Field(None, description="the source's folder; None = its default (real PTB-XL: `make realdata`; synthetic: the embedded copy)")
-    rate: int = Field(100, description="sampling rate in Hz (PTB-XL: 100 or 500)")
+    rate: int = Field(100, ge=1, description="sampling rate in Hz (PTB-XL: 100 or 500)")
     folds: Folds | None = Field(None, description="folds of each split; None = the source's benchmark default (PTB-XL 1–8/9/10)")
     text: Literal["original", "clean", "english", "scp"] = Field("english", description="which report text")
     label_set: str = Field("superdiagnostic", description="label set: superdiagnostic | subdiagnostic | form | rhythm | all")
@@ -141,7 +146,7 @@ class RunConfig(BaseModel):
     gallery_size: int | None = Field(None, ge=2, description="also report retrieval in fixed-size galleries of this many records")
     protocols: list[str | dict] = Field(default_factory=list, description="evaluation protocols run after training (`ecgbench.eval.protocols`): names, or {name: {setting: value}}")
     # runtime
-    seed: int = Field(0, description="seed of everything: same seed, same numbers")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of everything: same seed, same numbers (0 to 2**32 - 1, NumPy's range)")
     output_dir: str = Field("runs/train", description="run folder: checkpoints, logs, metrics.json, config.yaml")
     precision: str = Field("auto", description="'auto' (bf16-mixed on bf16 GPUs, else 32), '32', 'bf16-mixed', '16-mixed'")
     accelerator: str = Field("auto", description="auto | cpu | gpu")
@@ -175,6 +180,73 @@ class RunConfig(BaseModel):
         from ecgbench.layouts import LAYOUTS
         return _registered(v, ["signal", *LAYOUTS], "input")
 
+    @field_validator("pipeline")
+    @classmethod
+    def _pipeline_builds(cls, v):
+        "A pipeline dict must build, and be deterministic (signals are preprocessed once and cached)."
+        if not isinstance(v, dict): return v
+        from ecgbench.train.sources import make_pipeline
+        try: pipe = make_pipeline(v)
+        except (ValueError, TypeError, KeyError) as e: raise ValueError(f"the pipeline does not build: {e}") from None
+        if not pipe.deterministic:
+            raise ValueError(f"{pipe} is random: signals are cached once, so random steps belong in `augment`")
+        return v
+
+    @field_validator("augment")
+    @classmethod
+    def _known_augment(cls, v):
+        "Augmentations by name, each a finite number in its range (`methods.base.augment_signals`)."
+        if v is None: return v
+        from ecgbench.methods.base import AUGMENTATIONS
+        for k, x in v.items():
+            if k not in AUGMENTATIONS:
+                near = closest_key(str(k), AUGMENTATIONS)
+                raise ValueError(f"augment: unknown augmentation `{k}`" + (f"; did you mean `{near}`?" if near else "")
+                                 + f" (one of: {', '.join(AUGMENTATIONS)})")
+            lo, hi, span = _AUGMENT_RANGES[k]
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not (lo(x) and hi(x)):
+                raise ValueError(f"augment.{k} = {x!r}: expected a number in {span}")
+        return v
+
+    @field_validator("text_encoder")
+    @classmethod
+    def _text_encoder_exists(cls, v: str) -> str:
+        "'tiny', 'minilm', a local checkpoint folder or a model already in the Hugging Face cache (runs never download)."
+        if v in ("tiny", "minilm") or Path(v).expanduser().exists(): return v
+        try:
+            from huggingface_hub import try_to_load_from_cache
+            if isinstance(try_to_load_from_cache(v, "config.json"), str): return v
+        except Exception: pass                 # not a valid model id either
+        near = closest_key(v, ["tiny", "minilm"])
+        raise ValueError(f"not 'tiny', 'minilm', an existing checkpoint folder or a model in the "
+                         "Hugging Face cache" + (f"; did you mean {near!r}?" if near else "; check the path"))
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, v: str) -> str: return _registered(v, PRECISIONS, "precision")
+
+    @field_validator("accelerator")
+    @classmethod
+    def _known_accelerator(cls, v: str) -> str:
+        from lightning.pytorch.accelerators import AcceleratorRegistry
+        return _registered(v, dict.fromkeys(["auto", "cpu", "gpu", *AcceleratorRegistry.available_accelerators()]), "accelerator")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        from lightning.pytorch.strategies import StrategyRegistry
+        return _registered(v, dict.fromkeys(["auto", *StrategyRegistry.available_strategies()]), "strategy")
+
+    @field_validator("devices")
+    @classmethod
+    def _usable_devices(cls, v):
+        "A count ≥ 1 (or -1: all), a non-empty list of distinct ids ≥ 0, 'auto', or Lightning's string forms ('2', '0,1', '-1')."
+        ok = (v >= 1 or v == -1) if isinstance(v, int) else \
+             (bool(v) and len(set(v)) == len(v) and min(v) >= 0) if isinstance(v, list) else \
+             (v == "auto" or re.fullmatch(r"-1|\d+|\d+(,\d+)+,?", v.strip()) is not None)
+        if not ok: raise ValueError(f"expected 'auto', a count ≥ 1 (-1 = all), or a non-empty list of distinct device ids")
+        return v
+
     @field_validator("protocols")
     @classmethod
     def _known_protocols(cls, v: list) -> list:
@@ -184,10 +256,38 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _folds_of_source(self) -> "RunConfig":
-        "PTB-XL's strat_fold runs from 1 to 10: a fold beyond would silently give an empty split."
-        if self.source == "ptbxl" and self.folds is not None:
+        "Every source numbers its folds 1 to 10 (PTB-XL's strat_fold; a hash of the record for the others): a fold beyond would give an empty split."
+        if self.folds is not None:
             bad = sorted({f for v in self.folds.as_dict().values() for f in v if f > 10})
-            if bad: raise ValueError(f"PTB-XL has strat_folds 1-10, got fold(s) {bad}")
+            if bad: raise ValueError(("PTB-XL has strat_folds 1-10" if self.source == "ptbxl" else f"{self.source} assigns folds 1-10")
+                                     + f", got fold(s) {bad}")
+        return self
+
+    @model_validator(mode="after")
+    def _fits_source(self) -> "RunConfig":
+        "The rate, report text, label set and `drop_unlabelled` must be ones the source has (`train.sources.Source`)."
+        from ecgbench.train.sources import SOURCES
+        src = SOURCES[self.source]
+        if src.rates and self.rate not in src.rates:
+            raise ValueError(f"rate: source {self.source!r} has records at {' and '.join(map(str, src.rates))} Hz, not {self.rate}; "
+                             f"set `rate` to one of them")
+        if src.texts and self.text not in src.texts:
+            raise ValueError(f"text: source {self.source!r} has report texts {', '.join(src.texts)}, not {self.text!r}")
+        if src.label_sets and self.label_set not in src.label_sets:
+            near = closest_key(self.label_set, src.label_sets)
+            raise ValueError(f"label_set: unknown label set {self.label_set!r} for source {self.source!r}"
+                             + (f"; did you mean {near!r}?" if near else "") + f" (one of: {', '.join(src.label_sets)})")
+        if self.drop_unlabelled and not src.labelled:
+            raise ValueError(f"drop_unlabelled: source {self.source!r} has no diagnostic labels, so it would drop every record; set it to false")
+        return self
+
+    @model_validator(mode="after")
+    def _encoder_builds(self) -> "RunConfig":
+        "`ecg_encoder` fits `input`, every `ecg_kw` key and value fits its constructor, and image/patch sizes fit (`models.factory.check_ecg_kw`)."
+        from ecgbench.layouts import LAYOUTS
+        from ecgbench.models.factory import check_ecg_kw
+        check_ecg_kw(self.ecg_encoder, self.input, self.ecg_kw, 12 if self.input == "signal" else len(LAYOUTS[self.input]),
+                     self.image_size, self.patch_size)
         return self
 
     def to_dict(self) -> dict:
@@ -204,6 +304,8 @@ def _describe(err: dict, cls: type[BaseModel], where: str) -> str:
     field = cls.model_fields.get(key)
     expected = _type_name(field.annotation) if field is not None else "?"
     value = err.get("input")
+    if not err["loc"]: return f"{where}: {err['msg'].removeprefix('Value error, ')}"      # a check across settings: its own words
+    if err["type"] == "value_error": return f"{where}: setting `{loc}` = {value!r}: {err['msg'].removeprefix('Value error, ')}"
     return f"{where}: setting `{loc}` = {value!r} ({type(value).__name__}): {err['msg']} (expected {expected})"
 
 def check_config(d: dict, cls: type[BaseModel] = RunConfig, where: str = "config") -> BaseModel:
@@ -216,6 +318,9 @@ def check_config(d: dict, cls: type[BaseModel] = RunConfig, where: str = "config
         raise ConfigError("\n".join(_describe(err, cls, where) for err in e.errors())) from None
 
 # %% ../../nbs/45_train.config.ipynb #094592a3
+class _Dotted(dict):
+    "The mapping a dotted `--set a.b=1` key builds: merging it into a value that is not a mapping is an error."
+
 def parse_set(items) -> dict:
     "['key=value', 'a.b=1'] → nested dict of YAML-typed values; 'key' without '=' is an error."
     out: dict = {}
@@ -223,21 +328,70 @@ def parse_set(items) -> dict:
         if "=" not in item: raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set epochs=3")
         key, value = item.split("=", 1)
         node, parts = out, key.strip().split(".")
-        for p in parts[:-1]: node = node.setdefault(p, {})
+        for p in parts[:-1]: node = node.setdefault(p, _Dotted())
         node[parts[-1]] = typed_yaml_load(value, f"--set {key}")
     return out
 
-def merge(base: dict, over: dict) -> dict:
-    "Recursive dict merge: `over` wins; nested dicts are merged, other values replaced."
+def merge(base: dict, over: dict, _at: str = "") -> dict:
+    """Recursive dict merge: `over` wins; nested dicts are merged, other values replaced. A dotted `--set` key
+    (`parse_set`) that reaches into a value that is not a mapping raises a `ConfigError` naming the key."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        if isinstance(v, _Dotted) and out.get(k) is not None and not isinstance(out[k], dict):
+            raise ConfigError(f"--set {_at}{k}.{'.'.join(_first_path(v))}: `{_at}{k}` is {out[k]!r} "
+                              f"({type(out[k]).__name__}), not a mapping, so a dotted key cannot reach into it; "
+                              f"replace it whole with --set {_at}{k}=VALUE")
+        out[k] = merge(out[k], v, f"{_at}{k}.") if isinstance(v, dict) and isinstance(out.get(k), dict) else _plain(v)
     return out
 
+def _plain(v):
+    "`v` with every `_Dotted` mapping inside turned back into a plain dict (configs hold plain values)."
+    return {k: _plain(x) for k, x in v.items()} if isinstance(v, _Dotted) else v
+
+def _first_path(d: dict) -> list[str]:
+    "The keys down to the first leaf of a nested dict (to print the dotted key it came from)."
+    k = next(iter(d)); return [str(k), *(_first_path(d[k]) if isinstance(d[k], dict) and d[k] else [])]
+
 # %% ../../nbs/45_train.config.ipynb #cf86d020
+def _split_caps(cfg: RunConfig) -> dict[str, tuple[int, str] | None]:
+    "Per split: (the cap `limit`/`train_limit` put on it, which setting), or None when uncapped."
+    out = {}
+    for split in ("train", "val", "test"):
+        caps = [(n, k) for n, k in ((cfg.limit, "limit"), (cfg.train_limit if split == "train" else None, "train_limit")) if n is not None]
+        out[split] = min(caps) if caps else None
+    return out
+
+def check_splits(cfg: RunConfig, where: str = "config", data: bool = True) -> dict[str, int] | None:
+    """Every split will hold the records the method needs (`train.registry.min_records`): first from `limit` and
+    `train_limit` alone, then, with `data`, from the source's metadata (`Source.split_sizes`: no signal is read; skipped
+    when the data folder is absent: loading says so). Also `gallery_size` ≤ the test split. Returns the sizes counted."""
+    from ecgbench.train.registry import WHY_RECORDS, min_records
+    from ecgbench.train.sources import SOURCES, resolve_folds
+    need, caps, folds = min_records(cfg.method, cfg.epochs), _split_caps(cfg), resolve_folds(cfg.folds.as_dict() if cfg.folds else None)
+    counted = SOURCES[cfg.source]().split_sizes(cfg.data_dir, folds) if data else None
+    root, sizes = counted if counted else (None, {})
+    out = {}
+    for split in ("train", "val", "test"):
+        n, why, fix = None, "", ""
+        if caps[split]: n, why, fix = caps[split][0], f"`{caps[split][1]}` = {caps[split][0]}", f"raise `{caps[split][1]}` or remove it"
+        if split in sizes and (n is None or sizes[split] < n):
+            n, why = sizes[split], f"folds {folds[split]} of {cfg.source} at {root} hold {sizes[split]}"
+            fix = f"give `folds.{split}` more folds or use a bigger dataset"
+        if n is None: continue
+        out[split] = n
+        if n < need[split]:
+            raise ConfigError(f"{where}: the {split} split would have {n} record{'s' * (n != 1)} ({why}), but method "
+                              f"{cfg.method!r} needs at least {need[split]} {split} record{'s' * (need[split] != 1)} {WHY_RECORDS[split]}; {fix}")
+    if cfg.gallery_size is not None and out.get("test", cfg.gallery_size) < cfg.gallery_size:
+        raise ConfigError(f"{where}: `gallery_size` = {cfg.gallery_size}, but the test split would have {out['test']} records; "
+                          f"galleries of {cfg.gallery_size} cannot be drawn: lower gallery_size or remove it")
+    return out or None
+
 def load_config(config: str | Path | dict | BaseModel | None = None, overrides: dict | None = None,
-                where: str | None = None) -> RunConfig:
-    "The checked config of a YAML file, a dict or a config object, with `overrides` applied; the method's own class."
+                where: str | None = None, data: bool = True) -> RunConfig:
+    """The checked config of a YAML file, a dict or a config object, with `overrides` applied; the method's own class.
+    With `data` (the default: every run's path) the split sizes are checked too, from `limit` and the source's
+    metadata (`check_splits`); `data=False` skips that, e.g. to read a finished run's config against today's data."""
     from ecgbench.train.registry import config_class
     if isinstance(config, BaseModel): config = config.model_dump()
     if config is None: d, where = {}, where or "config"
@@ -248,4 +402,6 @@ def load_config(config: str | Path | dict | BaseModel | None = None, overrides: 
     if not isinstance(d, dict): raise ConfigError(f"{where}: a config is a mapping of settings, got {type(d).__name__}")
     d = merge(d, overrides or {})
     method = d.get("method", RunConfig.model_fields["method"].default)
-    return check_config(d, config_class(method, where), where)
+    cfg = check_config(d, config_class(method, where), where)
+    if data: check_splits(cfg, where)
+    return cfg

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from ..core import TMP_SUFFIX, DataError, write_atomic   # one atomic writer for every module (core)
+from ..rundir import RunFolderLock, claim_run_folder, write_manifest
 from .config import ConfigError, InitFrom, RunConfig, load_config
 from .data import SPLITS, ECGReportDataModule
 from .registry import method_class
@@ -120,19 +121,31 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 
 def train(config: str | Path | dict | BaseModel | None = None, callbacks: list | None = None,
-          overrides: dict | None = None) -> dict:
-    "Train (or, with `epochs: 0`, only evaluate) the configured method; writes `config.yaml` and `metrics.json`."
+          overrides: dict | None = None, overwrite: bool = False) -> dict:
+    """Train (or, with `epochs: 0`, only evaluate) the configured method; writes `config.yaml`, `metrics.json` and
+    `manifest.json`. The output folder is locked while the run lasts and must be empty, this run's own (resumed with
+    `ckpt_path`), or `overwrite`n: a run already there is then moved aside into `.replaced/` (`rundir.claim_run_folder`)."""
     cfg = load_config(config, overrides)
+    out = Path(cfg.output_dir)
+    chief = int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+    if cfg.init is not None: init_checkpoint(cfg.init)          # a missing or broken init fails before any work
+    lock = RunFolderLock(out).acquire() if chief else None      # DDP: rank 0 owns the folder for all ranks
+    try: return _train(cfg, out, chief, callbacks, overwrite)
+    finally:
+        if lock is not None: lock.release()
+
+def _train(cfg: RunConfig, out: Path, chief: bool, callbacks: list | None, overwrite: bool) -> dict:
+    "`train`'s body, run while the folder's lock is held."
+    folder = claim_run_folder(out, cfg.to_dict(), resume=cfg.ckpt_path is not None, overwrite=overwrite) if chief else None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     _quiet_lightning()
     t0 = time.time()
     if cfg.threads: torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.init is not None: init_checkpoint(cfg.init)          # a missing or broken init fails before any work
-    out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     ckpt = check_resume(cfg.ckpt_path, out)
-    if int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0:
+    if chief:
         for stale in stale_temp_files(out / "checkpoints") + stale_temp_files(out): stale.unlink(missing_ok=True)   # a killed writer's
         write_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=True))
     dm = ECGReportDataModule.from_config(cfg); dm.setup("fit")
@@ -163,6 +176,9 @@ def train(config: str | Path | dict | BaseModel | None = None, callbacks: list |
     result = {"method": cfg.method, "test": test, "val_history": history,
               "best_checkpoint": best.best_model_path or None, "monitor": [monitor, mode], "init": init, "last_checkpoint": str(last_path) if last_path.exists() else None,
               "n_records": {s: len(dm.datasets[s]) for s in SPLITS}, "data": dm.load_reports,
-              "seconds": round(time.time() - t0, 2), "params": cfg.to_dict()}
-    if trainer.is_global_zero: write_atomic(out / "metrics.json", json.dumps(result, indent=1, default=str))
+              "seconds": round(time.time() - t0, 2), "params": cfg.to_dict(),
+              "run_folder": {k: (str(v) if v is not None else None) for k, v in (folder or {}).items()}}
+    if trainer.is_global_zero:
+        write_atomic(out / "metrics.json", json.dumps(result, indent=1, default=str))
+        write_manifest(out, cfg.to_dict())                     # last: a folder with a manifest holds a finished run
     return result

@@ -9,7 +9,7 @@ import importlib
 from .config import ConfigError, RunConfig, closest_key
 
 # %% auto #0
-__all__ = ['METHODS', 'method_class', 'config_class']
+__all__ = ['METHODS', 'MIN_RECORDS', 'WHY_RECORDS', 'method_class', 'config_class', 'min_records']
 
 # %% ../../nbs/48_train.registry.ipynb #c21e906d
 METHODS: dict[str, str | type] = {"clip": "ecgbench.methods.clip:ClipMethod",
@@ -29,3 +29,16 @@ def method_class(name: str, where: str = "config") -> type:
 def config_class(name: str, where: str = "config") -> type[RunConfig]:
     "The typed config class of method `name` (its `Config` attribute; `RunConfig` if it declares none)."
     return getattr(method_class(name, where), "Config", RunConfig)
+
+# %% ../../nbs/48_train.registry.ipynb #1a6ec6f4
+MIN_RECORDS: dict[str, int] = {"train": 1, "val": 2, "test": 2}
+WHY_RECORDS: dict[str, str] = {"train": "to train on",
+                               "val": "for the validation metrics that pick the best checkpoint (ranks and scores need two)",
+                               "test": "for its test metrics (retrieval ranks and classification scores need two)"}
+
+def min_records(name: str, epochs: int = 1) -> dict[str, int]:
+    """Fewest records each split needs for method `name` (`MIN_RECORDS`, overridden by the class's `min_records`);
+    with `epochs=0` nothing is trained or validated, so train and val need only be non-empty (they are still loaded)."""
+    need = {**MIN_RECORDS, **getattr(method_class(name), "min_records", {})}
+    if epochs == 0: need["train"], need["val"] = 1, 1
+    return need

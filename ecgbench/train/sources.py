@@ -4,7 +4,7 @@
 
 # %% ../../nbs/46_train.sources.ipynb #c80648b4
 from __future__ import annotations
-import copy, hashlib, os, warnings
+import copy, functools, hashlib, os, warnings
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +16,7 @@ from ..cache import load_signals
 from ..data import ptbxl
 from ..data.cinc import SCORED, cinc_labels, load_cinc
 from ..data.mimic import available as mimic_available, load_mimic
-from ..data.synthetic import default_synthetic
+from ..data.synthetic import GENERATOR_VERSION, default_synthetic
 from ..dataset import META_COLUMNS, ECGDataset, ptbxl_dataset
 from ..preprocess.signal import SignalPipeline, default_pipeline
 from ..preprocess.text import clean_report
@@ -99,6 +99,9 @@ class Source:
     name: str = ""
     hint: str = ""                                 # what to do when the data folder is missing
     texts: tuple[str, ...] = ()
+    rates: tuple[int, ...] | None = None           # sampling rates it has (None: any, resampled on load)
+    label_sets: tuple[str, ...] | None = None      # label sets it knows (None: any name; it has no label sets)
+    labelled: bool = True                          # False: no diagnostic labels (drop_unlabelled would drop all)
     def default_dir(self) -> Path | None: return None
 
     def root(self, data_dir=None) -> Path:
@@ -118,6 +121,7 @@ class Source:
         if self.texts and text not in self.texts:
             raise ValueError(f"{self.name} has report texts {list(self.texts)}, not {text!r}")
         if not (isinstance(rate, (int, np.integer)) and rate > 0): raise ValueError(f"rate must be a positive integer (Hz), got {rate!r}")
+        if self.rates and rate not in self.rates: raise ValueError(f"{self.name} has records at {self.rates} Hz, not rate {rate}")
         folds, pipe, root = resolve_folds(folds), make_pipeline(pipeline), self.root(data_dir)
         if pipe is not None and not pipe.deterministic:
             raise ValueError(f"{pipe} is random: signals are cached once, so apply random steps in the dataset's transform")
@@ -131,12 +135,47 @@ class Source:
 
     def _load(self, root: Path, split: str, **kw) -> ECGDataset: raise NotImplementedError
 
+    def split_sizes(self, data_dir=None, folds: dict | None = None) -> tuple[Path, dict[str, int]] | None:
+        """(data folder, records per split) from the metadata alone (no signal is read): an upper bound on what
+        `load` gives (missing, skipped and dropped records come off). None when the folder or its metadata is
+        absent (loading will say so) or the source cannot count without reading signals."""
+        try: root = self._metadata_root(data_dir)
+        except DataError: return None
+        counts = self._fold_counts(root) if root is not None else None
+        if counts is None: return None
+        folds = resolve_folds(folds)
+        return root, {s: sum(counts.get(f, 0) for f in folds[s]) for s in SPLITS}
+
+    def _metadata_root(self, data_dir) -> Path | None: return self.root(data_dir)
+    def _fold_counts(self, root: Path) -> dict[int, int] | None: return None
+
+def _stamp(path: Path) -> tuple | None:
+    "What changes when a file or folder changes (path, mtime, size), or None if it is absent: the key of cached counts."
+    try: st = path.stat()
+    except OSError: return None
+    return str(path), st.st_mtime_ns, st.st_size
+
+@functools.lru_cache(maxsize=32)
+def _counted(kind: str, stamp: tuple) -> dict[int, int] | None:
+    "Records per fold of a source's metadata file or folder (`kind`: 'ptbxl', 'cinc' or 'mimic'), cached by `stamp`."
+    path = Path(stamp[0])
+    try:
+        if kind == "ptbxl": folds = pd.read_csv(path, usecols=["strat_fold"])["strat_fold"].dropna().astype(int)
+        elif kind == "cinc": folds = pd.Series([stable_fold(h.stem) for h in path.rglob("*.hea")], dtype=int)
+        else: folds = pd.read_csv(path, usecols=["subject_id"])["subject_id"].dropna().astype(np.int64).map(stable_fold)
+    except (OSError, ValueError, KeyError): return None        # malformed metadata: `load` reports it properly
+    return {int(k): int(v) for k, v in folds.value_counts().items()}
+
 # %% ../../nbs/46_train.sources.ipynb #6ac4e29a
 class PTBXLSource(Source):
     "PTB-XL in its PhysioNet layout; `data_dir` None = `ptbxl_dir()` (`$ECGBENCH_PTBXL` or `data/ptbxl`)."
     name, hint = "ptbxl", "run `make realdata` (it unpacks ../shared/data/ptbxl into data/ptbxl), set ECGBENCH_PTBXL or pass data_dir="
     texts = ("original", "clean", "english", "scp")
+    rates, label_sets = tuple(ptbxl.RATE_COLUMNS), ptbxl.LABEL_SETS
     def default_dir(self): return ptbxl_dir()
+    def _fold_counts(self, root):
+        stamp = _stamp(Path(root) / "ptbxl_database.csv")
+        return _counted("ptbxl", stamp) if stamp else None
 
     def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed,
               drop_flagged=False):
@@ -152,6 +191,11 @@ class SyntheticSource(PTBXLSource):
     name, hint = "synthetic", "pass the folder of make_synthetic_ptbxl, or data_dir=None for the embedded default"
     def root(self, data_dir=None) -> Path:
         return super().root(data_dir) if data_dir is not None else default_synthetic(n=200, seed=0, progress=False)
+    def _metadata_root(self, data_dir):
+        "The folder to count in, without generating the embedded default (None until it exists)."
+        if data_dir is not None: return super().root(data_dir)
+        default = data_home() / "synthetic" / f"ptbxl_v{GENERATOR_VERSION}_n200_s0"       # `default_synthetic`'s folder
+        return default if default.is_dir() else None
 
 # %% ../../nbs/46_train.sources.ipynb #805f0fef
 _UNSCORED_TABLE = """\
@@ -205,7 +249,11 @@ class CincSource(Source):
     "PhysioNet/CinC 2020-21 records (`.hea`/`.mat`, any layout under `data_dir`; None = `data_home()/cinc`)."
     name, hint = "cinc", "unpack the Challenge data (e.g. ../shared/data/other/cinc2020_2021.tar.xz) into data/cinc or pass data_dir="
     texts = ("english", "scp", "original")
+    label_sets = CINC_LABEL_SETS + ptbxl.LABEL_SETS      # PTB-XL's names are accepted with a warning and ignored
     def default_dir(self): return data_home() / "cinc"
+    def _fold_counts(self, root):                          # a record's fold hashes its name: the header files suffice
+        stamp = _stamp(Path(root))
+        return _counted("cinc", stamp) if stamp else None
 
     def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed,
               drop_flagged=False):
@@ -254,7 +302,11 @@ class MimicSource(Source):
     "MIMIC-IV-ECG (`record_list.csv`, `machine_measurements.csv`, `files/`; `data_dir` None = `data_home()/mimic`)."
     name, hint = "mimic", "download MIMIC-IV-ECG from PhysioNet (credentialed access) into data/mimic or pass data_dir="
     texts = ("english", "original", "clean")
+    labelled = False
     def default_dir(self): return data_home() / "mimic"
+    def _fold_counts(self, root):                          # a study's fold hashes its subject: record_list.csv suffices
+        stamp = _stamp(Path(root) / "record_list.csv")
+        return _counted("mimic", stamp) if stamp else None
 
     def _load(self, root, split, *, folds, rate, text, label_set, pipe, drop_unlabelled, cache_dir, progress, seed,
               drop_flagged=False):
