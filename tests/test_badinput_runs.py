@@ -160,7 +160,7 @@ def test_record_of_another_run_is_refused_then_replaced_whole(tmp_path):
     r = run_cli("record", str(b), "--to", str(results), "--name", "r")
     assert r.returncode == 2 and r.stderr.strip() == (
         f"ecgbench: error: {results}/r: holds the record of another run (its config.yaml differs from {b}/config.yaml in: "
-        "output_dir, seed) -> keep this run under another --name, or pass --replace to replace that record as a whole"), r.stderr
+        "seed) -> keep this run under another --name, or pass --replace to replace that record as a whole"), r.stderr
     assert _snapshot(tmp_path) == before                                   # nothing written, nothing mixed
     assert run_cli("record", str(b), "--to", str(results), "--name", "r", "--replace").returncode == 0
     kept = _snapshot(results / "r")
