@@ -13,7 +13,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['LEADS', 'TMP_SUFFIX', 'canonical_lead', 'ECGBenchError', 'DataError', 'LoadReport', 'repo_root', 'data_home',
-           'shared_data', 'ptbxl_dir', 'figures_dir', 'seed_everything', 'fingerprint', 'write_atomic']
+           'shared_data', 'ptbxl_dir', 'figures_dir', 'seed_everything', 'fingerprint', 'sha256_file', 'folder_listing',
+           'write_atomic']
 
 # %% ../nbs/00_core.ipynb #c355295f
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -127,6 +128,19 @@ def fingerprint(obj) -> str:
     "Stable 16-hex-digit SHA-256 of a JSON-able object (dict keys sorted)."
     blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #f67b0754
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    "Hex SHA-256 of a file, read in chunks."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(chunk): h.update(b)
+    return h.hexdigest()
+
+def folder_listing(folder: str | os.PathLike, limit: int = 5) -> str:
+    "What `folder` holds, for an error message: its first entries (folders with a `/`) and how many there are."
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in Path(folder).iterdir())
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} entries)" if len(names) > limit else "")
 
 # %% ../nbs/00_core.ipynb #9df872b0
 TMP_SUFFIX = ".tmp"

@@ -4,14 +4,14 @@
 
 # %% ../nbs/44_rundir.ipynb #54f6a7c5
 from __future__ import annotations
-import hashlib, json, os, shutil, socket, time, warnings
+import json, os, shutil, socket, time, warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 from filelock import FileLock, Timeout
 
-from .core import TMP_SUFFIX, ECGBenchError, fingerprint, write_atomic
+from .core import TMP_SUFFIX, ECGBenchError, fingerprint, sha256_file, write_atomic
 
 # %% auto #0
 __all__ = ['EXECUTION_KEYS', 'TRAIN_FILES', 'GRID_FILES', 'LOCK_NAME', 'OWNER_NAME', 'ASIDE_NAME', 'MANIFEST', 'RunFolderError',
@@ -152,15 +152,11 @@ class RunFolderLock:
 MANIFEST = "manifest.json"
 _HASHES: dict = {}
 
-def file_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    "BLAKE2b (16 bytes) of a file's content, memoised per (path, size, mtime, inode)."
+def file_hash(path: str | os.PathLike) -> str:
+    "`core.sha256_file` of a file, memoised per (path, size, mtime, inode)."
     path = Path(path); s = path.stat()
     key = (str(path.resolve()), s.st_size, s.st_mtime_ns, s.st_ino)
-    if key not in _HASHES:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(chunk), b""): h.update(block)
-        _HASHES[key] = h.hexdigest()
+    if key not in _HASHES: _HASHES[key] = sha256_file(path)
     return _HASHES[key]
 
 def run_files(out: str | os.PathLike) -> list[Path]:
@@ -174,7 +170,7 @@ def run_files(out: str | os.PathLike) -> list[Path]:
 def write_manifest(out: str | os.PathLike, params: dict) -> Path:
     "Write `out/manifest.json`: every file of `run_files(out)` with its size and hash, and the run's identity."
     out = Path(out)
-    files = {p.relative_to(out).as_posix(): {"size": p.stat().st_size, "blake2b": file_hash(p)} for p in run_files(out)}
+    files = {p.relative_to(out).as_posix(): {"size": p.stat().st_size, "sha256": file_hash(p)} for p in run_files(out)}
     return write_atomic(out / MANIFEST, json.dumps({"version": 1, "identity": run_identity(params), "files": files,
                                                      "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=1))
 
@@ -198,5 +194,5 @@ def check_manifest(out: str | os.PathLike, names: list[str] | None = None) -> di
         p = out / rel
         if not p.is_file(): bad[rel] = "missing"
         elif p.stat().st_size != want["size"]: bad[rel] = f"{p.stat().st_size} bytes, the run wrote {want['size']} (truncated or replaced)"
-        elif file_hash(p) != want["blake2b"]: bad[rel] = "content changed since the run wrote it (hash differs)"
+        elif file_hash(p) != want["sha256"]: bad[rel] = "content changed since the run wrote it (hash differs)"
     return bad

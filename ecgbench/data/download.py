@@ -13,10 +13,10 @@ from urllib.parse import quote, urljoin
 
 from tqdm.auto import tqdm
 
-from ..core import DataError, data_home
+from ..core import DataError, data_home, folder_listing, sha256_file   # (sha256_file lived here)
 
 # %% auto #0
-__all__ = ['DOWNLOAD_MARKER', 'DownloadReport', 'sha256_file', 'parse_checksums', 'download_physionet', 'download_ptbxl']
+__all__ = ['DOWNLOAD_MARKER', 'DownloadReport', 'parse_checksums', 'download_physionet', 'download_ptbxl']
 
 # %% ../../nbs/06_data.download.ipynb #45b34516
 @dataclass
@@ -32,13 +32,6 @@ class DownloadReport:
         s = (f"{self.dest}: {len(self.downloaded)} downloaded ({self.n_bytes / 1e6:.1f} MB), "
              f"{len(self.skipped)} already verified, {len(self.failed)} failed")
         return s + "".join(f"\n  {k}: {v}" for k, v in sorted(self.failed.items()))
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    "Hex SHA-256 of a file, read in chunks."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk): h.update(b)
-    return h.hexdigest()
 
 # %% ../../nbs/06_data.download.ipynb #c9df3c7c
 def parse_checksums(text: str, source: str = "SHA256SUMS.txt") -> dict[str, str]:
@@ -61,11 +54,6 @@ def parse_checksums(text: str, source: str = "SHA256SUMS.txt") -> dict[str, str]
 # %% ../../nbs/06_data.download.ipynb #762cf5f3
 DOWNLOAD_MARKER = ".ecgbench_download.json"   # in every download folder: the source and the files that are its own
 
-def _listing(folder: Path, limit: int = 5) -> str:
-    "What `folder` holds, for an error message: its first entries (folders with a `/`) and how many there are."
-    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
-    return ", ".join(names[:limit]) + (f", ... ({len(names)} entries)" if len(names) > limit else "")
-
 def _owned_files(dest: Path, source: dict, adopt: bool = False) -> set[str]:
     """The files of `dest` that earlier downloads of `source` ({base_url, checksums}) wrote or verified; an empty set
     for a new or empty folder (or one adopted); a `DataError` for any other non-empty folder."""
@@ -77,7 +65,7 @@ def _owned_files(dest: Path, source: dict, adopt: bool = False) -> set[str]:
     if m is not None and {k: m.get(k) for k in source} == source: return set(m["files"])
     if adopt: return set()
     if m is None:
-        raise DataError(dest, f"is not empty ({_listing(dest)}) and is not a download of {source['base_url']} "
+        raise DataError(dest, f"is not empty ({folder_listing(dest)}) and is not a download of {source['base_url']} "
                         f"(no {DOWNLOAD_MARKER}): downloading there could overwrite other data",
                         "nothing was changed; download into a new or empty folder, or pass adopt=True to complete it "
                         "(files that verify are kept, no existing file is overwritten)", reason="not_empty")

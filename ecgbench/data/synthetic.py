@@ -4,7 +4,7 @@
 
 # %% ../../nbs/05_data.synthetic.ipynb #f6c97727
 from __future__ import annotations
-import ast, errno, hashlib, json, os, shutil, tempfile
+import ast, errno, json, os, shutil, tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import pandas as pd
 import wfdb
 from scipy import signal
 
-from ..core import LEADS, DataError, data_home
+from ..core import LEADS, DataError, data_home, folder_listing, sha256_file
 
 # %% auto #0
 __all__ = ['RHYTHMS', 'DIAGNOSES', 'GENERATOR_VERSION', 'SYNTH_MARKER', 'scp_statements', 'Wave', 'twelve_leads', 'beat_model',
@@ -389,16 +389,10 @@ GENERATOR_VERSION = 1  # bump whenever the generator's output changes: default d
 SYNTH_MARKER = ".ecgbench_synthetic.json"  # written last into every synthetic dataset: its parameters and file hashes
 _GENERATOR = "ecgbench.data.synthetic"
 
-def _sha256(path: Path) -> str: return hashlib.sha256(path.read_bytes()).hexdigest()
 
 def _data_files(root: Path) -> list[str]:
     "Relative POSIX paths of the files under `root`, the marker excepted, sorted."
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != SYNTH_MARKER)
-
-def _listing(root: Path, limit: int = 5) -> str:
-    "What `root` holds, for an error message: its first entries (folders with a `/`) and how many there are."
-    names = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
-    return ", ".join(names[:limit]) + (f", ... ({len(names)} entries)" if len(names) > limit else "")
 
 def _marker(root: Path) -> dict | None:
     "The parsed synthetic-dataset marker of `root`, or None (absent, unreadable, or not ours)."
@@ -414,7 +408,7 @@ def _target_state(root: Path, params: dict) -> str:
     if not any(root.iterdir()): return "new"
     m = _marker(root)
     if m is None:
-        raise DataError(root, f"is not empty ({_listing(root)}) and is not a synthetic dataset (no {SYNTH_MARKER}): "
+        raise DataError(root, f"is not empty ({folder_listing(root)}) and is not a synthetic dataset (no {SYNTH_MARKER}): "
                         "writing there could overwrite a real dataset", "nothing was changed; give a new or empty "
                         "folder (or delete this one first if it is not needed)", reason="not_empty")
     files = _data_files(root)
@@ -424,7 +418,7 @@ def _target_state(root: Path, params: dict) -> str:
                         f"({', '.join(extra[:5])})", "nothing was changed; move those files away, or give another folder",
                         reason="not_empty")
     same = {k: m.get(k) for k in params} == params and files == sorted(m["files"])
-    return "same" if same and all(_sha256(root / f) == h for f, h in m["files"].items()) else "ours"
+    return "same" if same and all(sha256_file(root / f) == h for f, h in m["files"].items()) else "ours"
 
 def _swap_in(tmp: Path, root: Path, params: dict) -> None:
     "Put the finished dataset `tmp` at `root`: one rename onto an absent or empty folder, else replace our earlier output whole."
@@ -455,7 +449,7 @@ def make_synthetic_ptbxl(out_dir: str | os.PathLike, n: int = 200, seed: int = 0
     try:
         os.chmod(tmp, 0o755)
         _write_dataset(tmp, n, seed, tuple(rates), progress)
-        marker = {**params, "files": {f: _sha256(tmp / f) for f in _data_files(tmp)}}
+        marker = {**params, "files": {f: sha256_file(tmp / f) for f in _data_files(tmp)}}
         (tmp / SYNTH_MARKER).write_text(json.dumps(marker, indent=0, sort_keys=True) + "\n")
         _swap_in(tmp, root, params)
     finally: shutil.rmtree(tmp, ignore_errors=True)
