@@ -14,9 +14,10 @@ from filelock import FileLock, Timeout
 from .core import TMP_SUFFIX, ECGBenchError, fingerprint, sha256_file, write_atomic
 
 # %% auto #0
-__all__ = ['EXECUTION_KEYS', 'TRAIN_FILES', 'GRID_FILES', 'LOCK_NAME', 'OWNER_NAME', 'ASIDE_NAME', 'MANIFEST', 'RunFolderError',
-           'identity_params', 'run_identity', 'identity_diff', 'folder_state', 'move_aside', 'claim_run_folder',
-           'RunFolderLock', 'file_hash', 'run_files', 'write_manifest', 'read_manifest', 'check_manifest']
+__all__ = ['EXECUTION_KEYS', 'TRAIN_FILES', 'GRID_FILES', 'LOCK_NAME', 'OWNER_NAME', 'ASIDE_NAME', 'MANIFEST', 'MANIFEST_VERSION',
+           'RunFolderError', 'identity_params', 'run_identity', 'identity_diff', 'folder_state', 'move_aside',
+           'claim_run_folder', 'RunFolderLock', 'file_hash', 'run_files', 'write_manifest', 'read_manifest',
+           'check_manifest']
 
 # %% ../nbs/44_rundir.ipynb #c35eabfb
 class RunFolderError(ECGBenchError, ValueError):
@@ -149,7 +150,7 @@ class RunFolderLock:
     def __exit__(self, *exc): self.release()
 
 # %% ../nbs/44_rundir.ipynb #cf300260
-MANIFEST = "manifest.json"
+MANIFEST, MANIFEST_VERSION = "manifest.json", 2      # 2: SHA-256 (version 1, never released, BLAKE2b)
 _HASHES: dict = {}
 
 def file_hash(path: str | os.PathLike) -> str:
@@ -171,7 +172,7 @@ def write_manifest(out: str | os.PathLike, params: dict) -> Path:
     "Write `out/manifest.json`: every file of `run_files(out)` with its size and hash, and the run's identity."
     out = Path(out)
     files = {p.relative_to(out).as_posix(): {"size": p.stat().st_size, "sha256": file_hash(p)} for p in run_files(out)}
-    return write_atomic(out / MANIFEST, json.dumps({"version": 1, "identity": run_identity(params), "files": files,
+    return write_atomic(out / MANIFEST, json.dumps({"version": MANIFEST_VERSION, "identity": run_identity(params), "files": files,
                                                      "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=1))
 
 def read_manifest(out: str | os.PathLike) -> dict | None:
@@ -182,6 +183,10 @@ def read_manifest(out: str | os.PathLike) -> dict | None:
     except (ValueError, AssertionError, OSError, AttributeError):
         raise RunFolderError(f"{p}: damaged (not the JSON manifest a run writes): the run's files cannot be checked; "
                              "retrain the run (--overwrite), or delete manifest.json to open it unchecked") from None
+    if m.get("version") != MANIFEST_VERSION:
+        warnings.warn(f"{p}: manifest version {m.get('version')!r}, not this ecgbench's ({MANIFEST_VERSION}): the run's files "
+                      "are not checked (retrain it, or delete manifest.json)")
+        return None
     return m
 
 def check_manifest(out: str | os.PathLike, names: list[str] | None = None) -> dict[str, str] | None:
