@@ -98,6 +98,13 @@ def bench_encode(root, n_records: int = 48, image_size: int = 224, methods=("gas
 # %% ../nbs/90_bench.ipynb #7b81c869
 import itertools
 import lightning as L
+def _built(cfg, dm):
+    "The method of `cfg` on `dm`, its one-off caches (a method's `prepare(dm)`, e.g. S0's frozen features) built before timing."
+    from ecgbench.train.registry import method_class
+    m = method_class(cfg.method).from_config(cfg, dm)
+    if hasattr(m, "prepare"): m.prepare(dm)
+    return m
+
 
 class _Clock(L.Callback):
     "Timestamps at the end of every training step (after a CUDA sync where relevant)."
@@ -125,9 +132,15 @@ BENCH_TRAIN_CONFIGS = {
     "clip": dict(method="clip", input="signal", ecg_encoder="resnet1d18"),
     "clip-image": dict(method="clip", input="all-grid", ecg_encoder="vit_tiny", image_size=64, patch_size=8),
     "blip": dict(method="blip", input="all-grid", ecg_encoder="vit_tiny", image_size=64, patch_size=8),
+    # S0's CPU recipe (methods.s0, nbs/experiments/s0_cpu_ptbxl.yaml): lower blocks frozen and cached, top fine-tuned ...
+    "s0": dict(method="s0", input="all-grid", ecg_encoder="efficientnet_lite0", ecg_kw={"frozen_blocks": 11}, image_size=128,
+               text_max_length=64, queue_size=4096),
+    # ... against the whole backbone fine-tuned at the same size (what the cache saves)
+    "s0-full": dict(method="s0", input="all-grid", ecg_encoder="efficientnet_lite0", ecg_kw={"frozen_blocks": 0}, image_size=128,
+                    text_max_length=64, queue_size=4096),
 }
 
-def bench_train(root, methods=("supervised", "clip", "clip-image", "blip"), n_steps: int = 12, warmup: int = 4,
+def bench_train(root, methods=("supervised", "clip", "clip-image", "blip", "s0", "s0-full"), n_steps: int = 12, warmup: int = 4,
                 batch_size: int = 32, accelerator: str = "cpu", threads: int | None = None, seed: int = 0,
                 progress: bool = True) -> dict:
     "Samples/s of a full training step per method and its data-pipeline overhead (full / model-only step)."
@@ -147,9 +160,9 @@ def bench_train(root, methods=("supervised", "clip", "clip-image", "blip"), n_st
             batches = list(itertools.islice(iter(dm.train_dataloader()), n_steps))
             if len(batches) < n_steps: raise ValueError(f"{root}: only {len(batches)} training batches, {n_steps} needed")
             L.seed_everything(seed, verbose=False)
-            full = _seconds_per_step(method_class(cfg.method).from_config(cfg, dm), dm.train_dataloader(), n_steps, warmup, accelerator)
+            full = _seconds_per_step(_built(cfg, dm), dm.train_dataloader(), n_steps, warmup, accelerator)
             L.seed_everything(seed, verbose=False)
-            model_only = _seconds_per_step(method_class(cfg.method).from_config(cfg, dm), _Replay(batches), n_steps, warmup, accelerator)
+            model_only = _seconds_per_step(_built(cfg, dm), _Replay(batches), n_steps, warmup, accelerator)
             out["methods"][name] = {"input": cfg.input, "samples_per_s": round(batch_size / full, 1),
                                     "model_only_samples_per_s": round(batch_size / model_only, 1),
                                     "overhead": round(full / model_only, 3)}

@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_bench_encode)
     s = _sub(bench, "train", "training samples/s per method and the data-pipeline overhead = full training step / model-only step on pre-loaded batches (goal <= 1.1)")
     s.add_argument("dir", type=Path, help="PTB-XL-layout folder")
-    s.add_argument("--methods", nargs="+", default=["supervised", "clip", "clip-image", "blip"], help="methods (see ecgbench.bench.BENCH_TRAIN_CONFIGS)")
+    s.add_argument("--methods", nargs="+", default=["supervised", "clip", "clip-image", "blip", "s0", "s0-full"], help="methods (see ecgbench.bench.BENCH_TRAIN_CONFIGS)")
     s.add_argument("--steps", type=_positive, default=12, help="training steps per timing (the first 4 are warm-up)")
     s.add_argument("--batch-size", type=_positive, default=32, help="batch size")
     s.add_argument("--accelerator", default="cpu", help="cpu or gpu")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..eval.embeddings import embedding_spread, is_collapsed
-from ..eval.retrieval import popularity_baseline, random_baseline, retrieval_metrics
+from ..eval.retrieval import metrics_from_stats, popularity_baseline, query_stats, random_baseline, retrieval_metrics
 from ..distributed import gather_nograd
 from ..losses import clip_loss
 from ..preprocess.text import normalise_text
@@ -22,7 +22,7 @@ from ..models.factory import encode_ecg as pooled_features
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'warmup_cosine', 'gather_split', 'augment_signals', 'BenchModule', 'flat_retrieval',
-           'collapse_metrics', 'RetrievalModule', 'BagOfFeatures']
+           'subgroup_metrics', 'collapse_metrics', 'RetrievalModule', 'BagOfFeatures']
 
 # %% ../../nbs/50_methods.base.ipynb #86cfcbdd
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -153,6 +153,19 @@ def flat_retrieval(metrics: dict, prefix: str = "") -> dict:
             elif isinstance(v, (int, float)): out[f"{prefix}{kind}/{k}"] = float(v)
     return out
 
+def subgroup_metrics(scores, groups, mask: torch.Tensor, label_groups=None, names=("rhythm", "other")) -> dict:
+    """Retrieval of the queries where `mask` is True and of the others, each against the whole gallery: flat under
+    'subgroup/<name>/' with the count 'subgroup/<name>/n'; {} when either side is empty."""
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    if mask.all() or not mask.any(): return {}
+    st = query_stats(scores, groups, label_groups=label_groups)
+    out = {}
+    for name, m in zip(names, (mask, ~mask)):
+        sub = {kind: {d: v[m] for d, v in dd.items()} for kind, dd in st.items()}
+        out.update(flat_retrieval(metrics_from_stats(sub), f"subgroup/{name}/"))
+        out[f"subgroup/{name}/n"] = float(m.sum())
+    return out
+
 def collapse_metrics(ecg: torch.Tensor, text: torch.Tensor) -> dict:
     "Spread of both embeddings and the collapse flag, flat: {'collapse/ecg_mean_cos': ..., 'collapsed': 0|1}."
     out, flags = {}, []
@@ -189,8 +202,10 @@ class RetrievalModule(BenchModule):
         ids = outputs["id"].numpy()
         recs = dm.records(split)
         texts = dict(zip(recs.ids.tolist(), recs.texts))
+        flags = dm.rhythm_flags(split) if hasattr(dm, "rhythm_flags") else None
         return {"label_groups": label_groups(dm.label_keys(split).reindex(ids).fillna("").tolist()),
-                "reports": [texts[i] for i in ids.tolist()], "train_reports": dm.train_reports}
+                "reports": [texts[i] for i in ids.tolist()], "train_reports": dm.train_reports,
+                "rhythm": None if flags is None else torch.as_tensor(flags.reindex(ids).fillna(False).to_numpy(bool))}
 
     def retrieval_scores(self, outputs: dict, stage: str):
         "What `retrieval_metrics` ranks: the (ECG, report) embeddings; BLIP-style methods add re-ranking in `split_metrics`."
@@ -213,6 +228,8 @@ class RetrievalModule(BenchModule):
             if ctx.get("reports") is not None:
                 m.update(flat_retrieval(popularity_baseline(ctx["reports"], ctx["train_reports"], outputs["group"],
                                                             label_groups=lg), "baseline/popularity/"))
+            if ctx.get("rhythm") is not None:
+                m.update(subgroup_metrics(self.retrieval_scores(outputs, stage), outputs["group"], ctx["rhythm"], lg))
         return m
 
 # %% ../../nbs/50_methods.base.ipynb #f2baaee0

@@ -16,9 +16,11 @@ from transformers import PretrainedConfig, ViTConfig
 from .ecg import ECG_ENCODERS, make_ecg_encoder
 from .text import TextEncoder, default_text_encoder, tiny_bert_config, train_wordpiece
 from .vision import VIT_PRESETS, ImageEncoder
+from .cnn import efficientnet_lite0
 
 # %% auto #0
-__all__ = ['build_text_encoder', 'build_ecg_encoder', 'encoder_from_config', 'encode_ecg', 'ecg_kw_params', 'check_ecg_kw']
+__all__ = ['CNN_ENCODERS', 'build_text_encoder', 'build_ecg_encoder', 'encoder_from_config', 'encode_ecg', 'ecg_kw_params',
+           'check_ecg_kw']
 
 # %% ../../nbs/34_models.factory.ipynb #6a12b848
 def build_text_encoder(spec: str, train_reports: Sequence[str] = (), seed: int = 0, pooling: str | None = None,
@@ -32,15 +34,18 @@ def build_text_encoder(spec: str, train_reports: Sequence[str] = (), seed: int =
     if spec == "minilm": return default_text_encoder(pooling or "mean", freeze_layers, max_length)
     return TextEncoder.from_pretrained(spec, pooling or "cls", freeze_layers, max_length)
 
+CNN_ENCODERS = {"efficientnet_lite0": efficientnet_lite0}   # pretrained CNN image encoders (models.cnn)
+
 def build_ecg_encoder(name: str, input: str = "signal", in_channels: int = 12, image_size: int = 224,
                       patch_size: int = 16, seed: int = 0, **kw) -> nn.Module:
     "The ECG encoder: `models.ecg.make_ecg_encoder(name)` for signals, a ViT `ImageEncoder` for image layouts."
     if input == "signal": return make_ecg_encoder(name, seed=seed, **kw)
+    if name in CNN_ENCODERS: return CNN_ENCODERS[name](num_channels=in_channels, image_size=image_size, seed=seed, **kw)
     if name in VIT_PRESETS: return ImageEncoder.from_preset(name, image_size, patch_size, in_channels, seed=seed, **kw)
     if name == "vit": return ImageEncoder.from_config(image_size, patch_size, num_channels=in_channels, seed=seed, **kw)
     if Path(name).exists(): return ImageEncoder.from_pretrained(name, num_channels=in_channels)
-    raise ValueError(f"image input {input!r} needs a ViT: ecg_encoder must be one of {', '.join(VIT_PRESETS)}, "
-                     f"'vit' (sizes in ecg_kw) or a local ViT checkpoint folder, got {name!r}")
+    raise ValueError(f"image input {input!r} needs a ViT or a pretrained CNN: ecg_encoder must be one of {', '.join(VIT_PRESETS)}, "
+                     f"'vit' (sizes in ecg_kw), {', '.join(CNN_ENCODERS)} (pretrained CNN) or a local ViT checkpoint folder, got {name!r}")
 
 def encoder_from_config(cfg, dm) -> nn.Module:
     "The ECG (or image) encoder a run config describes, for the data module `dm`'s input."
@@ -53,7 +58,8 @@ def encode_ecg(encoder: nn.Module, batch: dict) -> torch.Tensor:
 
 # %% ../../nbs/34_models.factory.ipynb #065f6246
 _SET_BY_FACTORY = {"signal": {"seed"},                                   # `build_ecg_encoder` passes these itself
-                   "vit": {"image_size", "patch_size", "num_channels", "seed"}}
+                   "vit": {"image_size", "patch_size", "num_channels", "seed"},
+                   "cnn": {"image_size", "num_channels", "seed"}}
 _SET_BY_VIT = {"image_size", "patch_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                "intermediate_size", "num_channels", "hidden_dropout_prob", "attention_probs_dropout_prob"}
 
@@ -81,14 +87,17 @@ def ecg_kw_params(name: str, input: str = "signal") -> tuple[str, dict[str, Any]
                              + f" (one of: {', '.join(ECG_ENCODERS)}; image inputs take a ViT)")
         fn = ECG_ENCODERS[name]
         return f"ECG encoder `{name}` ({fn.__name__})", {k: v for k, v in _params(fn).items() if k not in _SET_BY_FACTORY["signal"]}
+    if name in CNN_ENCODERS:
+        fn = CNN_ENCODERS[name]
+        return f"image encoder `{name}` (a pretrained CNN)", {k: v for k, v in _params(fn).items() if k not in _SET_BY_FACTORY["cnn"]}
     if name in VIT_PRESETS or name == "vit":
         own = {k: v for k, v in _params(ImageEncoder.from_config, follow=False).items() if k not in _SET_BY_FACTORY["vit"]}
         generic = set(inspect.signature(PretrainedConfig.__init__).parameters)      # every HF config's bookkeeping
         vit = {k: v for k, v in _params(ViTConfig, follow=False).items() if k not in _SET_BY_VIT | generic}
         return f"image encoder `{name}` (a ViT)", {**vit, **own}
     if Path(name).exists(): return f"pretrained ViT folder `{name}`", {}
-    raise ValueError(f"image input {input!r} needs a ViT: ecg_encoder must be one of {', '.join(VIT_PRESETS)}, "
-                     f"'vit' (sizes in ecg_kw) or a local ViT checkpoint folder, got {name!r}")
+    raise ValueError(f"image input {input!r} needs a ViT or a pretrained CNN: ecg_encoder must be one of {', '.join(VIT_PRESETS)}, "
+                     f"'vit' (sizes in ecg_kw), {', '.join(CNN_ENCODERS)} (pretrained CNN) or a local ViT checkpoint folder, got {name!r}")
 
 @functools.lru_cache(maxsize=64)
 def _meta_build(name: str, input: str, in_channels: int, image_size: int, patch_size: int, kw_json: str) -> str | None:

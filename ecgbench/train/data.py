@@ -134,7 +134,8 @@ class ECGReportDataModule(L.LightningDataModule):
 
     def _wrap(self, ds: ECGDataset):
         if self.input == "signal": return ds
-        cache = Path(self.cache_dir) / "images" if self.cache_dir is not None and getattr(ds.signals, "key", None) else None
+        from ecgbench.core import data_home          # images are cached beside the signals (cache_dir, else the data home's cache)
+        cache = Path(self.cache_dir or data_home() / "cache") / "images" if getattr(ds.signals, "key", None) else None
         return EncodedImages(ds, self.input, self.image_size, cache_dir=cache)
 
     def prepare_data(self) -> None:
@@ -162,11 +163,26 @@ class ECGReportDataModule(L.LightningDataModule):
         if getattr(ds, "label_keys", None) is not None: return pd.Series(ds.label_keys).reindex(ds.ids)
         if self.source in ("ptbxl", "synthetic"):                 # PTB-XL layout: the diagnostic SCP statements
             from ecgbench.data import ptbxl
-            root = getattr(ds, "root", None) or self.data_dir
+            from ecgbench.train.sources import SOURCES
+            root = getattr(ds, "root", None) or self.data_dir or SOURCES[self.source]().default_dir()
             db, st = ptbxl.load_database(root), ptbxl.load_statements(root)
             return diagnostic_keys(db.loc[ds.ids], st)
         y = ds.labels.numpy().astype(int)                          # other sources: the label vector
         return pd.Series(["".join(map(str, r)) for r in y], index=ds.ids)
+
+    def rhythm_flags(self, split: str) -> pd.Series | None:
+        """Per record id of `split`: True where its SCP statements name a rhythm other than sinus rhythm (a `rhythm`
+        statement of `scp_statements.csv` other than SR: AFIB, SBRAD, STACH, SARRH, PACE, ...); None for sources
+        without PTB-XL statements. Single-beat image layouts cannot see these (issue 16)."""
+        if self.source not in ("ptbxl", "synthetic"): return None
+        from ecgbench.data import ptbxl
+        from ecgbench.train.sources import SOURCES
+        ds = self.records(split)
+        root = getattr(ds, "root", None) or self.data_dir or SOURCES[self.source]().default_dir()
+        if root is None: return None
+        db, st = ptbxl.load_database(root), ptbxl.load_statements(root)
+        rhythm = set(st.index[st["rhythm"] == 1]) - {"SR"}
+        return db.loc[ds.ids, "scp_codes"].map(lambda codes: any(c in rhythm for c in codes))
 
     def _world(self) -> tuple[int, int]:
         t = getattr(self, "trainer", None)

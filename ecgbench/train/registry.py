@@ -14,7 +14,8 @@ __all__ = ['METHODS', 'MIN_RECORDS', 'WHY_RECORDS', 'method_class', 'config_clas
 # %% ../../nbs/48_train.registry.ipynb #c21e906d
 METHODS: dict[str, str | type] = {"clip": "ecgbench.methods.clip:ClipMethod",
                                   "supervised": "ecgbench.methods.supervised:SupervisedMethod",
-                                  "blip": "ecgbench.methods.blip:BlipMethod"}
+                                  "blip": "ecgbench.methods.blip:BlipMethod",
+                                  "s0": "ecgbench.methods.s0:S0Method"}
 
 def method_class(name: str, where: str = "config") -> type:
     "The LightningModule class registered as `name` (a class, or 'module:Class' imported on first use)."
