@@ -168,6 +168,7 @@ class Run:
                                 + (f" ({'; '.join(self.checkpoint_notes)})" if self.checkpoint_notes else " (checkpoints/ is missing)"),
                                 f"its trained weights are lost and random ones would pass for them: retrain it (ecgbench train "
                                 f"{self.folder / 'config.yaml'} --overwrite); a results record keeps no weights by design", reason="missing")
+            if hasattr(model, "prepare"): model.prepare(self.datamodule())   # one-off caches of frozen parts (methods.s0)
             self._model = model.eval()
         return self._model
 
