@@ -155,6 +155,7 @@ def bench_train(root, methods=("supervised", "clip", "clip-image", "blip", "s0",
         for name in tqdm(methods, desc="bench train", disable=not progress):
             cfg = load_config({**BENCH_TRAIN_CONFIGS[name], "source": "ptbxl", "data_dir": str(root), "batch_size": batch_size,
                                "seed": seed, "limit": batch_size * (n_steps + 1), "cache_dir": str(tmp / "cache"),
+                               "folds": {"train": [1, 2, 3, 4, 5, 6, 7], "val": [8], "test": [9]},   # fold 10 may be withheld
                                "output_dir": str(tmp / name), "progress": False})
             dm = ECGReportDataModule.from_config(cfg); dm.setup("fit")
             batches = list(itertools.islice(iter(dm.train_dataloader()), n_steps))
