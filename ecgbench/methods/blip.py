@@ -24,7 +24,7 @@ from ..models.text import TextEncoder
 from ..models.vision import ImageEncoder, ITMHead, MLMHead, MultimodalEncoder
 
 # %% auto #0
-__all__ = ['tie_to_text', 'rerank_metrics', 'BlipConfig', 'BlipMethod']
+__all__ = ['tie_to_text', 'rerank_metrics', 'itm_metrics', 'BlipConfig', 'BlipMethod']
 
 # %% ../../nbs/51_methods.blip.ipynb #21254966
 def tie_to_text(fusion: MultimodalEncoder, bert: nn.Module) -> MultimodalEncoder:
@@ -45,6 +45,13 @@ def rerank_metrics(scores, score_pairs: Callable[[torch.Tensor, torch.Tensor], t
                    groups: torch.Tensor | None = None, **kw) -> dict:
     "Flat metrics after re-scoring each query's top `k_test` by `score_pairs(ecg_idx, report_idx)` (both directions)."
     return flat_retrieval(retrieval_metrics(scores, groups, rerank_fn=score_pairs, k_test=k_test, **kw))
+
+def itm_metrics(model, outputs: dict, stage: str, score_pairs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict:
+    "A BLIP-style `model`'s ITM re-ranked metrics of a split's `outputs`, under 'itm/' (its `k_test`, label groups, seed and test settings)."
+    lg = model.eval_context(outputs, stage).get("label_groups")
+    r = rerank_metrics(model.retrieval_scores(outputs, stage), score_pairs, model.k_test, outputs["group"], label_groups=lg,
+                       seed=model.seed, **model.eval_settings(stage))
+    return {f"itm/{k}": v for k, v in r.items()}
 
 # %% ../../nbs/51_methods.blip.ipynb #35ace4aa
 class BlipConfig(RunConfig):
@@ -218,9 +225,6 @@ class BlipMethod(RetrievalModule):
         "Contrastive metrics (with baselines and collapse check); with `k_test` also the ITM re-ranked ones under 'itm/'."
         m = super().split_metrics(outputs, stage)
         if "image_tokens" in outputs:
-            score = lambda i, j: self.itm_scores(outputs["image_tokens"], outputs["input_ids"], outputs["attention_mask"], i, j)
-            lg = self.eval_context(outputs, stage).get("label_groups")
-            r = rerank_metrics(self.retrieval_scores(outputs, stage), score, self.k_test, outputs["group"], label_groups=lg,
-                               seed=self.seed, **self.eval_settings(stage))
-            m.update({f"itm/{k}": v for k, v in r.items()})
+            m.update(itm_metrics(self, outputs, stage, lambda i, j: self.itm_scores(outputs["image_tokens"], outputs["input_ids"],
+                                                                                    outputs["attention_mask"], i, j)))
         return m

@@ -14,8 +14,8 @@ from transformers.models.bert.modeling_bert import (BertAttention, BertEmbedding
                                                     BertPredictionHeadTransform)
 
 # %% auto #0
-__all__ = ['VIT_PRESETS', 'ImageEncoding', 'ImageEncoder', 'MultimodalEncoding', 'additive_mask', 'init_bert_weights',
-           'FusionLayer', 'MultimodalEncoder', 'ITMHead', 'MLMHead']
+__all__ = ['VIT_PRESETS', 'ImageEncoding', 'adapt_conv_channels', 'ImageEncoder', 'MultimodalEncoding', 'additive_mask',
+           'init_bert_weights', 'FusionLayer', 'MultimodalEncoder', 'ITMHead', 'MLMHead']
 
 # %% ../../nbs/32_models.vision.ipynb #308576e8
 VIT_PRESETS: dict[str, dict] = {  # widths of the standard ViT sizes (Dosovitskiy et al.; DeiT-Ti/S)
@@ -29,17 +29,25 @@ class ImageEncoding:
     pooled: torch.Tensor
     tokens: torch.Tensor
 
-def _adapt_patch_channels(model: ViTModel, num_channels: int) -> None:
-    "Re-make the patch projection for `num_channels` inputs: mean over the old channels, scaled by old/new."
-    pe = model.embeddings.patch_embeddings
-    old = pe.projection
-    if old.in_channels == num_channels: return
-    new = nn.Conv2d(num_channels, old.out_channels, old.kernel_size, old.stride, bias=old.bias is not None)
+def adapt_conv_channels(conv: nn.Conv2d, num_channels: int) -> nn.Conv2d:
+    """A copy of `conv` (same class, e.g. a 'same'-padding subclass) taking `num_channels` inputs: the mean over its
+    input channels, scaled by old/new, so a grey image gives the response the old filter gave it in every channel."""
+    if conv.in_channels == num_channels: return conv
+    new = nn.Conv2d(num_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None)
+    new.__class__ = conv.__class__
+    if hasattr(conv, "static_padding"): new.static_padding = conv.static_padding   # efficientnet_lite_pytorch's padding
     with torch.no_grad():
-        w = old.weight.mean(1, keepdim=True) * (old.in_channels / num_channels)
+        w = conv.weight.mean(1, keepdim=True) * (conv.in_channels / num_channels)
         new.weight.copy_(w.expand(-1, num_channels, -1, -1))
-        if old.bias is not None: new.bias.copy_(old.bias)
-    pe.projection, pe.num_channels, model.config.num_channels = new, num_channels, num_channels
+        if conv.bias is not None: new.bias.copy_(conv.bias)
+    return new
+
+def _adapt_patch_channels(model: ViTModel, num_channels: int) -> None:
+    "Re-make the patch projection for `num_channels` inputs (`adapt_conv_channels`)."
+    pe = model.embeddings.patch_embeddings
+    if pe.projection.in_channels == num_channels: return
+    pe.projection = adapt_conv_channels(pe.projection, num_channels)
+    pe.num_channels, model.config.num_channels = num_channels, num_channels
 
 # %% ../../nbs/32_models.vision.ipynb #65e9cd13
 class ImageEncoder(nn.Module):
