@@ -39,7 +39,7 @@ class S0Config(RunConfig):
     input: str = Field("all-grid", description="an S0 image layout (mtf, gaf, rp, mtf+gaf, gaf+rp, rp+mtf, all-grid, all-concat, simple-plot)")
     ecg_encoder: str = Field("efficientnet_lite0", description="image encoder: efficientnet_lite0 (ImageNet, models.cnn), a ViT preset or 'vit'")
     text_encoder: str = Field("minilm", description="frozen text encoder: 'minilm' (offline default) or a local checkpoint")
-    objective: Literal["itc_itm", "clip"] = Field("itc_itm", description="S0's ITC (momentum + queues) + ITM, or the plain CLIP loss")
+    objective: Literal["itc_itm", "itc", "clip"] = Field("itc_itm", description="S0's ITC (momentum + queues) + ITM; ITC alone (no fusion, no ITM); or the plain CLIP loss")
     queue_size: int = Field(57600, ge=1, description="momentum feature queue length (S0: 57,600)")
     momentum: float = Field(0.995, ge=0, le=1, description="momentum encoders' EMA factor")
     alpha: float = Field(0.4, ge=0, le=1, description="weight of the momentum distillation soft targets in ITC (S0: 0.4)")
@@ -140,18 +140,19 @@ class S0Method(RetrievalModule):
                  augment: dict | None = None):
         super().__init__(lr, weight_decay, warmup_steps, seed, augment)
         self.save_hyperparameters(ignore=["image_encoder", "text", "cache_dir", "progress"])
-        if objective not in ("itc_itm", "clip"): raise ValueError(f"objective must be 'itc_itm' or 'clip', got {objective!r}")
+        if objective not in ("itc_itm", "itc", "clip"): raise ValueError(f"objective must be 'itc_itm', 'itc' or 'clip', got {objective!r}")
         self.ecg_encoder, self.text, self.objective = image_encoder, text, objective
         self.vision_proj = nn.Linear(image_encoder.out_dim, embed_dim)                  # g_v (S0 Eq. 11)
         self.text_proj = nn.Linear(text.out_dim, embed_dim)                              # g_w
         self.temperature = LearnableTemperature(init_temperature)
-        self.use_itm = objective == "itc_itm"
-        if self.use_itm:
+        self.use_itm, self.use_momentum = objective == "itc_itm", objective != "clip"
+        if self.use_momentum:
             torch.manual_seed(seed)
-            self.text_in = nn.Linear(text.token_dim, fusion_width)                       # cached tokens -> fusion width
-            self.fusion = MultimodalEncoder(fusion_config(fusion_width, fusion_layers, fusion_heads, text.encoder.max_length),
-                                            image_encoder.out_dim, with_embeddings=False)
-            self.itm_head = ITMHead(fusion_width)
+            if self.use_itm:
+                self.text_in = nn.Linear(text.token_dim, fusion_width)                   # cached tokens -> fusion width
+                self.fusion = MultimodalEncoder(fusion_config(fusion_width, fusion_layers, fusion_heads, text.encoder.max_length),
+                                                image_encoder.out_dim, with_embeddings=False)
+                self.itm_head = ITMHead(fusion_width)
             self.ecg_encoder_m, self.vision_proj_m = momentum_init(image_encoder), momentum_init(self.vision_proj)
             self.text_proj_m = momentum_init(self.text_proj)
             self.image_queue, self.text_queue = MomentumQueue(embed_dim, queue_size), MomentumQueue(embed_dim, queue_size)
@@ -241,13 +242,13 @@ class S0Method(RetrievalModule):
         return self.fusion(image_tokens, text_tokens=self.text_in(text_tokens[:, :L]), attention_mask=mask[:, :L].long())
 
     def compute_losses(self, batch: dict, update: bool = True) -> dict:
-        "{'itc', 'itm', 'loss'} (objective itc_itm) or {'clip', 'loss'} of a batch; `update=False` leaves momentum and queues alone."
+        "{'itc', 'itm', 'loss'} (objective itc_itm), {'itc', 'loss'} (itc) or {'clip', 'loss'} of a batch; `update=False` leaves momentum and queues alone."
         reports = list(batch["report"])
         groups = (batch["group"] if batch.get("group") is not None else same_text_groups(reports)).to(self.device)
         img = self.image_encoding(batch)
         txt = self.text(reports, self.device)
         img_feat, txt_feat = self.vision_proj(img.pooled), self.text_proj(txt["pooled"])
-        if not self.use_itm:
+        if not self.use_momentum:
             l = clip_loss(img_feat, txt_feat, self.temperature, positives=groups)
             return {"clip": l, "loss": l}
         img_feat, txt_feat = F.normalize(img_feat, dim=-1), F.normalize(txt_feat, dim=-1)
@@ -262,6 +263,9 @@ class S0Method(RetrievalModule):
                                   column_groups=groups_w.cpu(), offset=off)
         l_itc, s_i2t, s_t2i = itc_loss(img_feat, txt_feat, img_m_w, txt_m_w, q_img, q_txt, self.temperature, self.alpha,
                                        targets, offset=off)                       # S0 Eqs 12-13
+        if not self.use_itm:                                                      # objective itc: no fusion, no ITM
+            if update: self.image_queue.enqueue(img_m, groups); self.text_queue.enqueue(txt_m, groups)
+            return {"itc": l_itc, "loss": self.weights["itc"] * l_itc}
         neg_txt, neg_img = sample_world_negatives(s_i2t, s_t2i, groups, gen)      # hard negatives ∝ softmax(sim)
         pairs = itm_pairs(neg_txt, neg_img, offset=off)
         tok_w, mask_w = gather_nograd(txt["tokens"]), gather_nograd(txt["mask"])
