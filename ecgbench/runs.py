@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from .core import DataError, write_atomic
+from .core import DataError, fingerprint, write_atomic
 from .rundir import check_manifest, identity_diff, read_manifest
 from .train.config import RunConfig, load_config
 from .train.loop import checkpoint_fingerprint
@@ -40,7 +41,7 @@ def load_strict(model: torch.nn.Module, checkpoint: str | os.PathLike, config: s
 #| export
 class Run:
     """A finished run folder: `config`, `metrics`, `checkpoint`, `notebook`; `model()`, `datamodule()`, `split()`,
-    `embeddings()`. Opening it checks the folder against the run's manifest (`rundir`): a damaged `best.ckpt` falls
+    `embeddings()`, `generate()`. Opening it checks the folder against the run's manifest (`rundir`): a damaged `best.ckpt` falls
     back to an intact `last.ckpt` (saying so), a trained run whose checkpoints are gone refuses to give a model, and a
     `config.yaml` edited away from the config the run trained with is refused."""
     def __init__(self, folder: str | os.PathLike):
@@ -211,6 +212,31 @@ class Run:
         self._embeddings[path] = out
         return out
 
+    def generate(self, split: str = "test", progress: bool = False, **decoding) -> dict:
+        """{'ids', 'reports', 'references', 'decoding', 'checkpoint'}: the reports the run's model writes for every record
+        of `split` (methods with `generate`, e.g. `writer`), cached in RUN/generated/ keyed by the checkpoint and the
+        decoding settings (`decoding` goes to the model's `generate`: num_beams, max_new_tokens, ...); recomputed when either changes."""
+        model = self.model()
+        if not hasattr(model, "generate"):
+            raise DataError(self.folder, f"method {self.config.method!r} writes no reports (it has no `generate`)",
+                            "open a run of a method that writes them (method: writer, trained on this run's representation)", reason="unsupported")
+        if split not in ("train", "val", "test"): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+        fp = checkpoint_fingerprint(self.checkpoint) if self.checkpoint is not None else f"init-{self.config.seed}"
+        path = self.folder / "generated" / f"{split}-{fp}-{fingerprint(decoding)[:12]}.json"
+        if path.is_file():
+            try: return json.loads(path.read_text())
+            except (OSError, ValueError) as e: warnings.warn(f"{path}: damaged generated-reports cache ({type(e).__name__}: {e}): rewritten")
+        dm = self.datamodule()
+        loader = {"train": dm.train_dataloader, "val": dm.val_dataloader, "test": dm.test_dataloader}[split]()
+        ids, reports, refs = [], [], []
+        with torch.no_grad():
+            for b in tqdm(loader, desc=f"writing {split} reports", disable=not progress):
+                ids += [int(i) for i in b["id"]]; refs += [str(r) for r in b["report"]]
+                reports += [str(t) for t in model.generate(b, **decoding)]
+        out = {"ids": ids, "reports": reports, "references": refs, "decoding": decoding, "checkpoint": fp}
+        write_atomic(path, json.dumps(out))
+        return out
+
 # %% ../nbs/65_runs.ipynb #e3a9655f
 def run_banner(run: Run) -> str:
     "One line of HTML naming a run and the weights its model has, for a dashboard's header (red where they are not the best checkpoint's)."
@@ -221,7 +247,8 @@ def run_banner(run: Run) -> str:
     return f"<div class='ecgbench-run' style='{style}'>run <code>{html.escape(run.folder.name)}</code> · {html.escape(label)}</div>"
 
 def synthetic_run(method: str = "clip", seed: int = 0, epochs: int = 8, folder: str | os.PathLike | None = None) -> Run:
-    "A small run on the embedded synthetic data, trained on first use (a few seconds) and reused after; returns its `Run`."
+    """A small run on the embedded synthetic data, trained on first use (a few seconds) and reused after; returns its `Run`.
+    `method='writer'`: a report writer on the synthetic CLIP run's representation."""
     from filelock import FileLock
     from ecgbench.core import data_home
     from ecgbench.data.synthetic import default_synthetic
@@ -229,6 +256,12 @@ def synthetic_run(method: str = "clip", seed: int = 0, epochs: int = 8, folder: 
     folder = Path(folder) if folder is not None else data_home() / "runs" / f"synthetic-{method}-seed{seed}-e{epochs}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
+        if method == "writer" and not (folder / "metrics.json").is_file():      # a report writer on the synthetic CLIP run
+            encoder = synthetic_run("clip", seed, epochs)
+            train(dict(method="writer", source="synthetic", data_dir=str(default_synthetic(progress=False)), encoder_run=str(encoder.folder),
+                       decoder_layers=2, decoder_heads=2, decoder_width=64, vocab_size=300, max_report_tokens=48,
+                       max_new_tokens=48, epochs=12, batch_size=32, lr=3e-3, warmup_steps=10, seed=seed, progress=False,
+                       threads=1, output_dir=str(folder)))
         if not (folder / "metrics.json").is_file():
             kw = dict(text_encoder="tiny", embed_dim=64) if method != "supervised" else {}   # 8 epochs: not collapsed
             train(dict(method=method, source="synthetic", data_dir=str(default_synthetic(progress=False)),

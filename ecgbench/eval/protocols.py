@@ -553,16 +553,12 @@ class GenerationSettings(ProtocolSettings):
 
 def generated_reports(run, split: str = "test", **decoding) -> tuple[np.ndarray, list[str], list[str]]:
     "(ids, generated reports, reference reports) of `split` from a method that writes reports (`generate`)."
-    model, dm = run.model(), run.datamodule()
+    model = run.model()
     if not hasattr(model, "generate"):
         raise ProtocolError(f"{run.folder}: {run.config.method!r} writes no reports (no `generate`): the generation protocol "
                             "then scores only the baselines")
-    loader = {"val": dm.val_dataloader, "test": dm.test_dataloader}[split]()
-    ids, cand, refs = [], [], []
-    with torch.no_grad():
-        for b in loader:
-            ids.append(b["id"].numpy()); refs += list(b["report"]); cand += [str(t) for t in model.generate(b, **decoding)]
-    return np.concatenate(ids), cand, refs
+    g = run.generate(split, **decoding)                      # cached in RUN/generated/, keyed by checkpoint and decoding
+    return np.asarray(g["ids"]), g["reports"], g["references"]
 
 def _slug(name: str) -> str: return name.replace(" ", "_")
 

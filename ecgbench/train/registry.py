@@ -15,7 +15,9 @@ __all__ = ['METHODS', 'MIN_RECORDS', 'WHY_RECORDS', 'method_class', 'config_clas
 METHODS: dict[str, str | type] = {"clip": "ecgbench.methods.clip:ClipMethod",
                                   "supervised": "ecgbench.methods.supervised:SupervisedMethod",
                                   "blip": "ecgbench.methods.blip:BlipMethod",
-                                  "s0": "ecgbench.methods.s0:S0Method"}
+                                  "s0": "ecgbench.methods.s0:S0Method",
+                                  "deri": "ecgbench.methods.deri:DeriMethod",
+                                  "writer": "ecgbench.methods.writer:ReportWriter"}
 
 def method_class(name: str, where: str = "config") -> type:
     "The LightningModule class registered as `name` (a class, or 'module:Class' imported on first use)."
