@@ -138,6 +138,11 @@ BENCH_TRAIN_CONFIGS = {
     # ... against the whole backbone fine-tuned at the same size (what the cache saves)
     "s0-full": dict(method="s0", input="all-grid", ecg_encoder="efficientnet_lite0", ecg_kw={"frozen_blocks": 0}, image_size=128,
                     text_max_length=64, queue_size=4096),
+    # CLIP recipe C (clip_ptbxl_c.yaml) against S4 DERI on the same encoder and text side (deri_ptbxl.yaml): DERI's extra cost
+    "clip-c": dict(method="clip", input="signal", ecg_encoder="resnet1d18", ecg_kw={"width": 32}, text_encoder="minilm",
+                   freeze_text=True, text_lexical=True, embed_dim=128),
+    "deri": dict(method="deri", input="signal", ecg_encoder="resnet1d18", ecg_kw={"width": 32}, text_encoder="minilm",
+                 text_lexical=True, same_text_positives=True, temperature=0.07),
 }
 
 def bench_train(root, methods=("supervised", "clip", "clip-image", "blip", "s0", "s0-full"), n_steps: int = 12, warmup: int = 4,

@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a protocol setting (YAML value), repeatable; with several protocols, prefix the protocol: linear_probe.seeds=[0,1]")
     s.add_argument("--force", action="store_true", help="recompute even where a stored record matches")
     s.add_argument("--json", action="store_true", help="print one JSON object"); s.set_defaults(func=_eval)
-    s = _sub(sub, "record", "keep a finished run's record (config.yaml, metrics.json, eval/*.json; no checkpoints) in a results folder that results pages are built from")
+    s = _sub(sub, "record", "keep a finished run's record (config.yaml, metrics.json, eval/*.json, generated/*.json; no checkpoints) in a results folder that results pages are built from")
     s.add_argument("run_dir", type=Path, help="a finished run's output folder"); s.add_argument("--to", type=Path, required=True, help="results folder, e.g. results/ptbxl")
     s.add_argument("--name", default=None, help="record name, a plain folder name (letters, digits, - _ . = , +; default: the run folder's name)")
     s.add_argument("--replace", action="store_true", help="replace a record of that name kept from another run (otherwise refused)")

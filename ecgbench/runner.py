@@ -363,7 +363,8 @@ def _swap_in(new: Path, dest: Path) -> None:
     elif old.exists() or old.is_symlink(): old.unlink()
 
 def keep_record(run_dir: str | Path, results_dir: str | Path, name: str | None = None, replace: bool = False) -> Path:
-    """Copy a finished run's record (config, metrics, `eval/*.json`; no checkpoints) to `results_dir/<name>`, as a whole;
+    """Copy a finished run's record (config, metrics, `eval/*.json`, the reports it wrote in `generated/*.json`; no
+    checkpoints) to `results_dir/<name>`, as a whole;
     returns it. A record of that name from another run (other settings) is refused unless `replace`; the same run's
     record is replaced whole (a file it no longer has is not kept)."""
     run_dir = input_dir(run_dir, "run folder")
@@ -388,6 +389,7 @@ def keep_record(run_dir: str | Path, results_dir: str | Path, name: str | None =
         for f in RECORD_FILES:
             if (run_dir / f).is_file(): write_atomic(new / f, (run_dir / f).read_bytes())
         for f in sorted((run_dir / "eval").glob("*.json")): write_atomic(new / "eval" / f.name, f.read_bytes())
+        for f in sorted((run_dir / "generated").glob("*.json")): write_atomic(new / "generated" / f.name, f.read_bytes())   # text only
         _swap_in(new, dest)
     finally:
         if new.exists(): shutil.rmtree(new)
