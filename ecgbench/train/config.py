@@ -122,6 +122,7 @@ class RunConfig(BaseModel):
     limit: int | None = Field(None, ge=1, description="seeded cap on records per split, for quick runs (None = whole splits; never in a results table)")
     train_limit: int | None = Field(None, ge=1, description="seeded cap on training records only (validation and test stay whole: fine for a results table)")
     train_fraction: float | None = Field(None, gt=0, le=1, description="seeded, label-stratified fraction of the training records (every class kept; `eval.classification.label_fraction_subset`): the 1 % / 10 % label-efficiency runs")
+    max_missing: float = Field(0.05, ge=0, le=1, description="largest share of a split's records whose signal files may be missing before the run is refused (a half-built data folder must not be trained on silently; 1 = accept any)")
     input: str = Field("signal", description="'signal', or an S0 image layout: mtf, gaf, rp, mtf+gaf, gaf+rp, rp+mtf, all-grid, all-concat, simple-plot")
     image_size: int = Field(224, ge=8, description="image side in pixels (image layouts)")
     patch_size: int = Field(16, ge=1, description="ViT patch size (image layouts)")

@@ -23,7 +23,7 @@ from .sources import load_split, split_report
 
 # %% auto #0
 __all__ = ['SPLITS', 'EpochShuffle', 'ShardSampler', 'subset', 'collate_batch', 'diagnostic_keys', 'label_groups',
-           'ECGReportDataModule']
+           'check_missing', 'ECGReportDataModule']
 
 # %% ../../nbs/47_train.data.ipynb #313e104f
 class EpochShuffle(Sampler[int]):
@@ -75,6 +75,18 @@ def label_groups(keys: Sequence[str]) -> torch.Tensor:
     "LongTensor of group ids, equal exactly when the label keys are equal."
     return torch.tensor([_hash(str(k)) for k in keys], dtype=torch.long)
 
+# %% ../../nbs/47_train.data.ipynb #3bffcfe6
+def check_missing(report: dict, split: str, data_dir, max_missing: float) -> None:
+    """Refuse a split whose missing signal files exceed `max_missing` of its records (a data folder still being built,
+    or the wrong rate): a run must not train or test silently on part of a split. The load report counts the rest."""
+    n_miss, n = report["missing"], report["missing"] + report["records"]
+    if n and n_miss / n > max_missing:
+        raise DataError(data_dir, f"{split} split of {report['source']!r}: the signal files of {n_miss} of its {n} records "
+                        f"({n_miss / n:.1%}) are missing, more than max_missing = {max_missing:g} (e.g. "
+                        f"{report['examples'].get('missing', 'n/a')})",
+                        "finish building the data folder (`make realdata`) or check `rate`; set max_missing to train on what is there",
+                        reason="missing")
+
 # %% ../../nbs/47_train.data.ipynb #b74446d3
 SPLITS = ("train", "val", "test")
 
@@ -85,7 +97,7 @@ class ECGReportDataModule(L.LightningDataModule):
                  drop_unlabelled: bool = False, pipeline: str | dict | None = None, batch_size: int = 32,
                  num_workers: int = 0, image_size: int = 224, cache_dir: str | os.PathLike | None = None,
                  limit: int | None = None, seed: int = 0, progress: bool = False, train_limit: int | None = None,
-                 drop_flagged: bool = False, train_fraction: float | None = None):
+                 drop_flagged: bool = False, train_fraction: float | None = None, max_missing: float = 0.05):
         super().__init__()
         if input != "signal" and input not in LAYOUTS:
             raise ValueError(f"input must be 'signal' or a layout ({', '.join(LAYOUTS)}), got {input!r}")
@@ -94,6 +106,7 @@ class ECGReportDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.image_size = batch_size, num_workers, image_size
         self.cache_dir, self.limit, self.seed, self.progress = cache_dir, limit, seed, progress
         self.train_limit, self.drop_flagged, self.train_fraction = train_limit, drop_flagged, train_fraction
+        self.max_missing = max_missing
         self.datasets: dict = {}
         self.load_reports: dict = {}
 
@@ -102,7 +115,8 @@ class ECGReportDataModule(L.LightningDataModule):
         "The data module a run config describes."
         return cls(cfg.source, cfg.data_dir, cfg.input, cfg.rate, cfg.folds.as_dict() if cfg.folds else None, cfg.text,
                    cfg.label_set, cfg.drop_unlabelled, cfg.pipeline, cfg.batch_size, cfg.num_workers, cfg.image_size,
-                   cfg.cache_dir, cfg.limit, cfg.seed, cfg.progress, cfg.train_limit, cfg.drop_flagged, cfg.train_fraction)
+                   cfg.cache_dir, cfg.limit, cfg.seed, cfg.progress, cfg.train_limit, cfg.drop_flagged, cfg.train_fraction,
+                   cfg.max_missing)
 
     @property
     def key(self) -> str:
@@ -119,6 +133,7 @@ class ECGReportDataModule(L.LightningDataModule):
                         label_set=self.label_set, pipeline=self.pipeline, drop_unlabelled=self.drop_unlabelled,
                         cache_dir=self.cache_dir, progress=self.progress, seed=self.seed, drop_flagged=self.drop_flagged)
         self.load_reports[split] = split_report(ds)
+        check_missing(self.load_reports[split], split, self.data_dir, self.max_missing)
         limit = min(x for x in (self.limit, self.train_limit if split == "train" else None, len(ds)) if x is not None)
         if limit < len(ds):
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])
