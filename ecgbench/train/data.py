@@ -75,7 +75,7 @@ def label_groups(keys: Sequence[str]) -> torch.Tensor:
     "LongTensor of group ids, equal exactly when the label keys are equal."
     return torch.tensor([_hash(str(k)) for k in keys], dtype=torch.long)
 
-# %% ../../nbs/47_train.data.ipynb #3bffcfe6
+# %% ../../nbs/47_train.data.ipynb #4e482924
 def check_missing(report: dict, split: str, data_dir, max_missing: float) -> None:
     """Refuse a split whose missing signal files exceed `max_missing` of its records (a data folder still being built,
     or the wrong rate): a run must not train or test silently on part of a split. The load report counts the rest."""
